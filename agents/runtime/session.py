@@ -1,0 +1,173 @@
+"""One conversation in progress: runs turns through the engine, streams them, measures
+latency, honours interruptions, and collects what happened for the record.
+
+Used by the console (a WebSocket, many turns in memory) and the gateway (one request per
+turn, state reloaded from the database). Writing turns is the caller's job, so the
+console can batch them off the response path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+from .compile import CompiledAgent
+from .engine import Context, engine_for
+from .text import words
+
+
+@dataclass
+class Session:
+    conversation_id: str
+    compiled: CompiledAgent
+    variables: dict = field(default_factory=dict)
+    overrides: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    # Turns recorded before `history` begins: the gateway skips loading a history the
+    # engine never reads, but new turns must still be numbered after the old ones.
+    earlier_turns: int = 0
+    state: dict = field(default_factory=dict)
+    stream_delay: float = 0.0  # seconds between deltas when an engine does not stream itself
+    pending: list[dict] = field(default_factory=list)  # turns not yet written
+    _interrupt: asyncio.Event | None = None
+    _responding: bool = False
+
+    def __post_init__(self):
+        self.context = Context(
+            conversation_id=self.conversation_id,
+            compiled=self.compiled,
+            variables=self.variables,
+            overrides=self.overrides,
+            history=self.history,
+            state=self.state,
+            turn=self.turn_count,
+        )
+        self.engine = engine_for(self.compiled)
+
+    # --- turns --------------------------------------------------------------------------
+    @property
+    def turn_count(self) -> int:
+        return self.earlier_turns + len(self.history)
+
+    def _record(self, role: str, text: str, **extra) -> None:
+        index = self.turn_count
+        self.history.append({"role": role, "text": text})
+        self.pending.append({"index": index, "role": role, "text": text, **extra})
+
+    def first_message(self) -> dict | None:
+        text = self.context.first_message()
+        if not text:
+            return None
+        self.context.turn = self.turn_count
+        response_id = self.context.response_id()
+        self._record("agent", text, response_id=response_id, latency_first_ms=0, latency_total_ms=0)
+        return {
+            "type": "agent_response",
+            "response_id": response_id,
+            "text": text,
+            "sources": [],
+            "latency_ms": 0,
+        }
+
+    def add_context(self, text: str) -> None:
+        self._record("context", text)
+
+    @property
+    def responding(self) -> bool:
+        return self._responding
+
+    def interrupt(self) -> bool:
+        """Stop the response in progress, if any. True if there was one."""
+        if self._responding and self._interrupt is not None:
+            self._interrupt.set()
+            return True
+        return False
+
+    async def respond(self, text: str):
+        """Yield the frames of one exchange: deltas, tools, errors, and the final response."""
+        self._responding, self._interrupt = True, asyncio.Event()
+        started = time.perf_counter()
+        first_delta: float | None = None
+        delivered: list[str] = []
+        errors: list[dict] = []
+        tools: list[dict] = []
+        self._record("user", text)
+        self.context.turn = self.turn_count
+        response_id = self.context.response_id()
+
+        def latency(at: float | None) -> int | None:
+            return None if at is None else round((at - started) * 1000)
+
+        final: dict | None = None
+        try:
+            async for event in self.engine.respond(self.context, text):
+                kind = event["type"]
+                if kind == "agent_response_delta":
+                    if self._interrupt.is_set():
+                        break
+                    first_delta = first_delta or time.perf_counter()
+                    delivered.append(event["delta"])
+                    yield {**event, "response_id": response_id}
+                    continue
+                if kind == "_done":
+                    if not delivered:  # the engine answered whole: stream it ourselves
+                        # Paced (the console), word by word; unpaced, in one delta: each delta
+                        # is a frame, and frames that arrive together gain the reader nothing.
+                        if self.stream_delay:
+                            pieces = words(event["text"])
+                        else:
+                            pieces = [event["text"]] if event["text"] else []
+                        for piece in pieces:
+                            if self._interrupt.is_set():
+                                break
+                            first_delta = first_delta or time.perf_counter()
+                            delivered.append(piece)
+                            yield {"type": "agent_response_delta", "response_id": response_id, "delta": piece}
+                            if self.stream_delay:
+                                await asyncio.sleep(self.stream_delay)
+                    final = event
+                    break
+                if kind in ("tool_call", "tool_result"):
+                    tools.append(event)
+                elif kind == "error":
+                    errors.append(event)
+                yield event
+            spoken = "".join(delivered)
+            final = final or {"text": spoken, "sources": [], "details": {}, "usage": {}}
+            if self._interrupt.is_set():
+                yield {"type": "interruption", "response_id": response_id}
+                yield {
+                    "type": "agent_response_correction",
+                    "response_id": response_id,
+                    "original": final.get("text", spoken),
+                    "corrected": spoken,
+                }
+            else:
+                yield {
+                    "type": "agent_response",
+                    "response_id": response_id,
+                    "text": final["text"],
+                    "sources": final.get("sources", []),
+                    "latency_ms": latency(time.perf_counter()),
+                }
+            usage = final.get("usage", {})
+            self._record(
+                "agent",
+                spoken if self._interrupt.is_set() else final["text"],
+                response_id=response_id,
+                interrupted=self._interrupt.is_set(),
+                latency_first_ms=latency(first_delta),
+                latency_total_ms=latency(time.perf_counter()),
+                tokens_in=usage.get("tokens_in", 0),
+                tokens_out=usage.get("tokens_out", 0),
+                cost=usage.get("cost", 0),
+                details={**final.get("details", {}), "sources": final.get("sources", []), "tools": tools},
+                error=errors[0] if errors else None,
+            )
+        finally:
+            self._responding = False
+
+    def take_pending(self) -> list[dict]:
+        pending, self.pending = self.pending, []
+        return pending

@@ -1,0 +1,74 @@
+"""Running an agent's tools: a webhook call, or the tool's canned response.
+
+Webhooks get the call's parameters as JSON and `Idempotency-Key: <tool_call_id>`, so a
+retried POST can be recognised. Only connection errors and 5xx are retried (a 4xx will
+not get better); the URL passes the outbound check before every call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import httpx
+
+from lifecycle.outbound import OutboundRefused, acheck_url
+
+from .compile import Tool
+from .text import render
+
+logger = logging.getLogger(__name__)
+RETRY_BACKOFF = 0.2
+
+
+class ToolFailed(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+async def run_tool(
+    tool: Tool, parameters: dict, *, tool_call_id: str, conversation_id: str, lookup
+) -> object:
+    """The tool's result, or ToolFailed with a message safe to show (no secrets)."""
+    if not tool.webhook_url:
+        return tool.response
+    url = render(tool.webhook_url, lookup)
+    try:
+        await acheck_url(url)
+    except OutboundRefused as exc:
+        raise ToolFailed(exc.message) from exc
+    headers = {name: render(value, lookup) for name, value in tool.headers.items()}
+    headers["Idempotency-Key"] = tool_call_id
+    body = {
+        "tool": tool.name,
+        "tool_call_id": tool_call_id,
+        "conversation_id": conversation_id,
+        "parameters": parameters,
+    }
+    attempts = tool.retries + 1
+    async with httpx.AsyncClient(timeout=tool.timeout, follow_redirects=False) as client:
+        for attempt in range(1, attempts + 1):
+            try:
+                response = await client.post(url, json=body, headers=headers)
+            except httpx.ConnectTimeout as exc:  # never reached the server: safe to retry
+                if attempt == attempts:
+                    raise ToolFailed(f"{tool.name} could not be reached.") from exc
+            except httpx.TimeoutException as exc:
+                # A timeout may mean the call did happen: retrying could repeat its effect.
+                raise ToolFailed(f"{tool.name} did not answer within {tool.timeout:g} s.") from exc
+            except httpx.TransportError as exc:
+                if attempt == attempts:
+                    raise ToolFailed(f"{tool.name} could not be reached.") from exc
+            else:
+                if response.status_code >= 500 and attempt < attempts:
+                    pass  # retried below
+                elif response.status_code >= 400:
+                    raise ToolFailed(f"{tool.name} answered {response.status_code}.")
+                else:
+                    try:
+                        return response.json()
+                    except ValueError:
+                        return response.text
+            await asyncio.sleep(RETRY_BACKOFF * attempt)
+    raise ToolFailed(f"{tool.name} failed.")

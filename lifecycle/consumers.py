@@ -1,0 +1,148 @@
+"""The sealed base for org-scoped WebSocket consumers.
+
+Like the API base: the org comes from the path and membership is checked once; the
+object must be visible (else the socket closes with 4404, the same as a missing one) and
+its rule must allow the action (else 4403). Authentication is the browser session, with
+an Origin check, or `?token=` for clients, without one (4401 when neither holds).
+Subclasses implement `on_connect`, `on_frame` and `on_disconnect`; they cannot override
+the connection handshake.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from urllib.parse import parse_qs, urlsplit
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http.request import validate_host
+from rest_framework.exceptions import AuthenticationFailed
+
+from .access import Access, resolve_access
+from .api import Rule
+from .audit import audit_record
+from .errors import NotFound
+
+logger = logging.getLogger(__name__)
+
+CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
+SEALED_CONSUMER_METHODS = ("connect", "websocket_connect", "receive", "disconnect")
+
+
+class OrgScopedConsumer(AsyncWebsocketConsumer):
+    #: The tenant model the path names, its URL kwarg, and its stage field for visibility.
+    model = None
+    url_kwarg = "pk"
+    stage_field: str | None = "stage"
+    #: The rule for connecting (see lifecycle.api's rules).
+    rule: Rule | None = None
+
+    access: Access
+    obj = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        for name in SEALED_CONSUMER_METHODS:
+            if name in cls.__dict__:
+                raise TypeError(f"{cls.__qualname__} overrides {name}(); org-scoped consumers are sealed.")
+        if cls.rule is None:
+            raise TypeError(f"{cls.__qualname__} has no rule.")
+
+    # --- sealed -------------------------------------------------------------------------
+    async def connect(self):
+        await self.accept()  # accept first, so the client receives our close code
+        user = await self._authenticate()
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        kwargs = self.scope["url_route"]["kwargs"]
+        try:
+            self.access, self.obj = await database_sync_to_async(self._resolve)(user, kwargs)
+        except NotFound:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        if not self.rule.allows(self.access, self, self.obj):
+            await database_sync_to_async(self._audit_denied)()
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        await self.on_connect()
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every message: a trip through
+        # the one thread all sync database work shares, per frame. Our database work all
+        # goes through database_sync_to_async, which does that itself, so frames skip it.
+        if message["type"] == "websocket.receive":
+            await self.websocket_receive(message)
+        else:
+            await super().dispatch(message)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        await self.on_frame(text_data, bytes_data)
+
+    async def disconnect(self, code):
+        if self.obj is not None:
+            await self.on_disconnect(code)
+
+    # --- hooks --------------------------------------------------------------------------
+    async def on_connect(self):
+        """Called once the caller may use the object."""
+
+    async def on_frame(self, text_data, bytes_data):
+        raise NotImplementedError
+
+    async def on_disconnect(self, code):
+        """Called when an accepted, authorised connection ends."""
+
+    # --- internals ----------------------------------------------------------------------
+    async def _authenticate(self):
+        token = parse_qs(self.scope.get("query_string", b"").decode()).get("token", [""])[0]
+        if token:
+            return await database_sync_to_async(self._user_for_token)(token)
+        # Channels' AuthMiddleware has already loaded the session's user into the scope.
+        user = self.scope.get("user") or AnonymousUser()
+        if not user.is_authenticated or not user.is_active:
+            return None
+        # A session cookie is only good from our own pages (cross-site WebSocket hijacking).
+        return user if self._origin_allowed() else None
+
+    def _user_for_token(self, token: str):
+        from accounts.authentication import TokenAuthentication
+
+        try:
+            user, _ = TokenAuthentication().authenticate_key(token)
+        except AuthenticationFailed:
+            return None
+        return user
+
+    def _origin_allowed(self) -> bool:
+        headers = dict(self.scope.get("headers", []))
+        origin = headers.get(b"origin", b"").decode()
+        if not origin:
+            return False
+        host = urlsplit(origin).hostname or ""
+        return validate_host(host, settings.ALLOWED_HOSTS or ["localhost", "127.0.0.1"])
+
+    def _resolve(self, user, kwargs):
+        access = resolve_access(user, kwargs.get("org", ""))
+        objects = self.model.objects.for_org(access.org)
+        if self.stage_field:
+            objects = access.visible(objects, stage_field=self.stage_field)
+        obj = objects.filter(pk=kwargs.get(self.url_kwarg)).select_related().first()
+        if obj is None:
+            raise NotFound()
+        return access, obj
+
+    def _audit_denied(self):
+        audit_record(
+            org=self.access.org,
+            actor=self.access.user,
+            action="access.denied",
+            target=self.obj,
+            changes={"method": "WEBSOCKET", "path": self.scope.get("path", ""), "reason": "rule"},
+        )
+
+    async def send_json(self, frame: dict) -> None:
+        await self.send(text_data=json.dumps(frame, default=str))

@@ -1,0 +1,22 @@
+"""Settings for the test suite: the production settings, plus what makes tests fast.
+
+Fast tier (no DATABASE_URL/REDIS_URL): SQLite in memory, tasks run in-process, a local
+memory cache. Services tier: DATABASE_URL and REDIS_URL point at real servers, and the
+tests start a real worker and a real ASGI server with these same settings.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("LIFECYCLE_VAR_DIR", tempfile.mkdtemp(prefix="lifecycle-test-"))
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+os.environ.setdefault("LIFECYCLE_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
+
+from .settings import *  # noqa: F403
+from .settings import REDIS_URL
+
+# Password hashing makes the suite many times slower; tests do not need its cost.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if not REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

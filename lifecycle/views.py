@@ -1,0 +1,71 @@
+"""UI pages of the kernel: the audit log and the progress of operations."""
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.utils.dateparse import parse_datetime
+
+from .api import OrgAdmin
+from .audit import audit_visible_to
+from .audit_export import FILTERS, audit_export_start, audit_filtered
+from .errors import DomainError, Invalid
+from .operations import operation_live_progress, operations_visible_to
+from .ui import OrgPage, flash_error
+
+PAGE = 50
+
+
+class AuditPage(OrgPage):
+    template_name = "lifecycle/audit.html"
+    nav = "audit"
+    post_rule = OrgAdmin()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        filters = {name: self.request.GET.get(name, "").strip() for name in FILTERS}
+        events = audit_visible_to(self.access)
+        try:
+            events = audit_filtered(events, filters)
+        except Invalid as exc:
+            context["filter_error"] = exc.fields
+            events = audit_filtered(audit_visible_to(self.access), {})
+        before = parse_datetime(self.request.GET.get("before", "") or "")
+        if before is not None:
+            events = events.filter(created_at__lt=before)
+        page = list(events[: PAGE + 1])
+        context.update(
+            filters=filters,
+            events=page[:PAGE],
+            older=page[PAGE - 1].created_at.isoformat() if len(page) > PAGE else None,
+            query={k: v for k, v in filters.items() if v},
+        )
+        return context
+
+    def post(self, request, org):
+        filters = {name: request.POST.get(name, "").strip() for name in FILTERS}
+        try:
+            operation = audit_export_start(access=self.access, filters=filters)
+        except DomainError as exc:
+            flash_error(request, exc)
+            return redirect("audit", org=self.org.slug)
+        messages.info(request, "Export started. It runs in the background.")
+        return redirect("operation", org=self.org.slug, operation_id=operation.pk)
+
+
+class OperationPage(OrgPage):
+    """An operation's progress; the template polls itself with htmx while it runs."""
+
+    template_name = "lifecycle/operation.html"
+
+    def get_template_names(self):
+        if self.request.htmx:
+            return ["lifecycle/_operation_status.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        operation = operations_visible_to(self.access).filter(pk=self.kwargs["operation_id"]).first()
+        if operation is None:
+            raise Http404
+        context.update(operation=operation, progress=operation_live_progress(operation))
+        return context

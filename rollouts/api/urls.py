@@ -1,0 +1,18 @@
+from django.urls import path, re_path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
+
+router = SimpleRouter()
+router.register("backports", views.BackportViewSet, basename="backports")
+router.register(r"stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/keys", views.StageKeyViewSet, basename="stage-keys")
+
+urlpatterns = [
+    re_path(rf"^{AGENT}/promote/$", views.PromoteView.as_view(), name="agent-promote"),
+    re_path(rf"^{AGENT}/pull/$", views.PullView.as_view(), name="agent-pull"),
+    re_path(rf"^{AGENT}/backport/$", views.BackportProposeView.as_view(), name="agent-backport"),
+    path("lineages/<slug:lineage>/drift/", views.DriftView.as_view(), name="lineage-drift"),
+    *router.urls,
+]

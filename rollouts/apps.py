@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class RolloutsConfig(AppConfig):
+    name = "rollouts"
+    verbose_name = "Promotion, pulls and releases"
+
+    def ready(self) -> None:
+        from agents.hooks import AGENT_ACTIONS
+
+        from . import views
+        from .services import backport, promotion, pull  # noqa: F401  (register operation handlers)
+
+        if views.rollout_actions not in AGENT_ACTIONS:
+            AGENT_ACTIONS.append(views.rollout_actions)

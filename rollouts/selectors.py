@@ -1,0 +1,98 @@
+"""Reads for rollouts: drift across a lineage's stages, back-port proposals."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.db.models import Q
+
+from accounts.models import Stage
+from agents.models import Agent, Lineage
+from agents.sync import compare, pullable_rows, tombstoned
+from lifecycle.access import Access
+from lifecycle.errors import NotFound
+
+from .models import Backport, StageKey
+
+
+def lineage_drift(*, access: Access, lineage_slug: str) -> dict:
+    """For each pair of adjacent stages: what differs, and which differences are hotfixes."""
+    lineage = Lineage.objects.for_org(access.org).filter(slug=lineage_slug).first()
+    if lineage is None:
+        raise NotFound()
+    stages = list(Stage.objects.for_org(access.org).order_by("position"))
+    agents = {
+        a.stage_id: a
+        for a in access.visible(Agent.objects.for_org(access.org)).filter(
+            lineage=lineage, archived_at__isnull=True
+        )
+    }
+    if not agents:
+        raise NotFound()
+    present = [(stage, agents.get(stage.pk)) for stage in stages]
+    ids = [a.pk for a in agents.values()]
+    rows = pullable_rows(access.org.pk, ids)
+    stones = tombstoned(access.org.pk, ids)
+    pairs = []
+    for (earlier, source), (later, target) in itertools.pairwise(present):
+        if source is None or target is None:
+            continue
+        changes, _ = compare(rows[source.pk], rows[target.pk], stones[target.pk])
+        items = [
+            {
+                "uid": c.uid,
+                "kind": c.kind,
+                "name": c.name,
+                "change": c.change,
+                "hotfix": c.change == "conflict",
+            }
+            for c in changes
+        ]
+        local = [
+            {"uid": uid, "kind": row.kind, "name": row.name, "change": "local", "hotfix": True}
+            for uid, row in sorted(rows[target.pk].items(), key=lambda item: (item[1].kind, item[1].name))
+            if uid not in rows[source.pk] and not row.synced_hash
+        ]
+        pairs.append(
+            {
+                "from": earlier.slug,
+                "to": later.slug,
+                "from_agent": str(source.pk),
+                "to_agent": str(target.pk),
+                "differences": len(items) + len(local),
+                "items": items + local,
+            }
+        )
+    return {
+        "lineage": lineage.slug,
+        "stages": [
+            {
+                "stage": stage.slug,
+                "name": stage.name,
+                "agent": str(agent.pk) if agent else None,
+                "version": agent.version if agent else None,
+            }
+            for stage, agent in present
+        ],
+        "pairs": pairs,
+    }
+
+
+def backports_visible(access: Access, queryset=None):
+    """Proposals about agents the caller can see, from either end."""
+    backports = queryset if queryset is not None else Backport.objects.for_org(access.org)
+    backports = backports.select_related(
+        "source_agent__stage", "target_agent__stage", "proposed_by", "decided_by"
+    )
+    stage_ids = access.stage_ids_with("viewer")
+    if stage_ids is not None:
+        backports = backports.filter(
+            Q(target_agent__stage_id__in=stage_ids)
+            | Q(source_agent__stage_id__in=stage_ids)
+            | Q(proposed_by=access.user)
+        )
+    return backports.order_by("-created_at")
+
+
+def stage_keys_of(stage):
+    return StageKey.objects.for_org(stage.org_id).filter(stage=stage).select_related("created_by", "stage")

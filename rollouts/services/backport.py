@@ -1,0 +1,243 @@
+"""Back-port: hotfixes made in a later stage, proposed for the first stage's agent.
+
+A manager of the later stage picks its stage-local changes (components changed since
+they were last synced, or created there); an editor of the first stage reviews the
+proposal and applies or declines it. Hotfixes flow back without anyone retyping them.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Stage
+from agents.models import Agent, Component, VersionReason
+from agents.services.components import require_change
+from agents.services.versions import version_write
+from agents.sync import pullable_rows
+from lifecycle.access import Access
+from lifecycle.audit import audit_record
+from lifecycle.errors import Conflict, Forbidden, Invalid
+
+from ..models import Backport, BackportStatus
+from .promotion import require_confirmation
+
+
+def first_stage_agent(agent: Agent) -> Agent | None:
+    first = Stage.objects.for_org(agent.org_id).order_by("position").first()
+    if first is None or first.pk == agent.stage_id:
+        return None
+    return (
+        Agent.objects.for_org(agent.org_id)
+        .filter(lineage_id=agent.lineage_id, stage=first, archived_at__isnull=True)
+        .select_related("stage")
+        .first()
+    )
+
+
+def backport_candidates(agent: Agent, target: Agent) -> list[dict]:
+    """Stage-local changes of `agent` that the first stage does not have yet."""
+    rows = pullable_rows(agent.org_id, [agent.pk, target.pk])
+    mine, theirs = rows[agent.pk], rows[target.pk]
+    out = []
+    for uid, row in sorted(mine.items(), key=lambda item: (item[1].kind, item[1].name)):
+        local = not row.synced_hash or row.content_hash != row.synced_hash
+        there = theirs.get(uid)
+        if not local or (there is not None and there.content_hash == row.content_hash):
+            continue
+        out.append(
+            {"uid": uid, "kind": row.kind, "name": row.name, "change": "updated" if there else "created"}
+        )
+    return out
+
+
+def _require_manager(access: Access, agent: Agent) -> None:
+    if not access.has_stage_role(agent.stage_id, "manager"):
+        raise Forbidden(f"Proposing back-ports needs the manager role in {agent.stage.name}.")
+
+
+def backport_options(*, access: Access, agent: Agent) -> dict:
+    target = first_stage_agent(agent)
+    if target is None:
+        raise Conflict(
+            "Back-ports go from a later stage to the lineage's agent in the first stage; there is none."
+        )
+    return {
+        "target_agent": str(target.pk),
+        "target_stage": target.stage.slug,
+        "items": backport_candidates(agent, target),
+    }
+
+
+def backport_propose(*, access: Access, agent: Agent, include, note: str = "") -> Backport:
+    _require_manager(access, agent)
+    target = first_stage_agent(agent)
+    if target is None:
+        raise Conflict(
+            "Back-ports go from a later stage to the lineage's agent in the first stage; there is none."
+        )
+    candidates = {item["uid"]: item for item in backport_candidates(agent, target)}
+    include = [str(uid) for uid in include]
+    unknown = sorted(set(include) - set(candidates))
+    if not include or unknown:
+        raise Invalid(
+            fields={
+                "include": [
+                    f"Not a stage-local change: {', '.join(unknown)}."
+                    if unknown
+                    else "Pick at least one change."
+                ]
+            }
+        )
+    components = {
+        str(c.uid): c for c in Component.objects.for_org(agent.org_id).filter(agent=agent, uid__in=include)
+    }
+    items = [
+        {
+            "uid": uid,
+            "kind": components[uid].kind,
+            "name": components[uid].name,
+            "spec": components[uid].spec,
+            "content_hash": components[uid].content_hash,
+            "change": candidates[uid]["change"],
+        }
+        for uid in include
+    ]
+    with transaction.atomic():
+        backport = Backport.objects.create(
+            org=access.org,
+            lineage_id=agent.lineage_id,
+            source_agent=agent,
+            target_agent=target,
+            note=note,
+            items=items,
+            proposed_by=access.user,
+        )
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="backport.propose",
+            target=backport,
+            target_repr=f"{agent.name}: {agent.stage.slug} → {target.stage.slug}",
+            changes={"items": [{"kind": i["kind"], "name": i["name"], "change": i["change"]} for i in items]},
+        )
+    return backport
+
+
+def backport_preview(backport: Backport) -> list[dict]:
+    """Each proposed item against the first stage's agent as it is now."""
+    current = {
+        str(c.uid): c.content_hash
+        for c in Component.objects.for_org(backport.org_id).filter(
+            agent=backport.target_agent_id, uid__in=[i["uid"] for i in backport.items]
+        )
+    }
+    return [
+        {
+            "uid": item["uid"],
+            "kind": item["kind"],
+            "name": item["name"],
+            "change": "created"
+            if item["uid"] not in current
+            else ("unchanged" if current[item["uid"]] == item["content_hash"] else "updated"),
+        }
+        for item in backport.items
+    ]
+
+
+def _decide(access: Access, backport: Backport) -> Backport:
+    if backport.status != BackportStatus.OPEN:
+        raise Conflict(f"This back-port is already {backport.status}.")
+    if not access.has_stage_role(backport.target_agent.stage_id, "editor"):
+        raise Forbidden(f"Deciding back-ports needs the editor role in {backport.target_agent.stage.name}.")
+    return backport
+
+
+def backport_apply(*, access: Access, backport: Backport, confirm) -> Backport:
+    _decide(access, backport)
+    require_confirmation(confirm)
+    target = backport.target_agent
+    require_change(access, target)
+    with transaction.atomic():
+        locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
+        if locked.status != BackportStatus.OPEN:
+            raise Conflict(f"This back-port is already {locked.status}.")
+        existing = {
+            str(c.uid): c
+            for c in Component.objects.for_org(access.org).filter(
+                agent=target, uid__in=[i["uid"] for i in backport.items]
+            )
+        }
+        updates, creates = [], []
+        for item in backport.items:
+            component = existing.get(item["uid"])
+            if component is None:
+                creates.append(
+                    Component(
+                        org=access.org,
+                        agent=target,
+                        uid=item["uid"],
+                        kind=item["kind"],
+                        name=item["name"],
+                        spec=item["spec"],
+                        content_hash=item["content_hash"],
+                    )
+                )
+            elif component.content_hash != item["content_hash"]:
+                component.name, component.spec, component.content_hash = (
+                    item["name"],
+                    item["spec"],
+                    item["content_hash"],
+                )
+                updates.append(component)
+        try:
+            Component.objects.bulk_create(creates)
+            Component.objects.for_org(access.org).bulk_update(updates, ["name", "spec", "content_hash"])
+        except IntegrityError as exc:  # a tool's name taken meanwhile in the first stage
+            raise Conflict(f"The first stage's agent changed in a way that clashes: {exc}") from exc
+        version = version_write(
+            actor=access.user,
+            agent=target,
+            changelog=f"Back-port from {backport.source_agent.stage.name}"
+            + (f": {backport.note}" if backport.note else "."),
+            reason=VersionReason.BACKPORT,
+        )
+        locked.status, locked.decided_by, locked.decided_at = (
+            BackportStatus.APPLIED,
+            access.user,
+            timezone.now(),
+        )
+        locked.applied_version = version.number
+        locked.save(update_fields=["status", "decided_by", "decided_at", "applied_version"])
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="backport.apply",
+            target=locked,
+            target_repr=target.name,
+            changes={"created": len(creates), "updated": len(updates), "version": version.number},
+        )
+    return locked
+
+
+def backport_decline(*, access: Access, backport: Backport, note: str = "") -> Backport:
+    _decide(access, backport)
+    with transaction.atomic():
+        locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
+        if locked.status != BackportStatus.OPEN:
+            raise Conflict(f"This back-port is already {locked.status}.")
+        locked.status, locked.decided_by, locked.decided_at = (
+            BackportStatus.DECLINED,
+            access.user,
+            timezone.now(),
+        )
+        locked.decision_note = note
+        locked.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="backport.decline",
+            target=locked,
+            changes={"note": note[:500]},
+        )
+    return locked

@@ -1,0 +1,230 @@
+"""Pull updates into an agent from the same lineage's agent in the previous stage.
+
+The preview is the three-way comparison of `agents.sync`. Applying it never overwrites a
+hotfix unless the user names it in `overwrite`, never touches what the policy keeps per
+stage (variables, channels …), and runs as an operation that writes a version.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+
+from django.db import transaction
+
+from agents.copying import copy_components, mark_synced, overwrite_components
+from agents.models import Agent, AgentVersion, Component, VersionReason
+from agents.services.components import delete_components
+from agents.services.versions import version_write
+from agents.sync import (
+    CHANGES,
+    CONFLICT,
+    CREATED,
+    DELETED,
+    UPDATED,
+    compare,
+    previous_agent,
+    pullable_rows,
+    tombstoned,
+)
+from lifecycle.access import Access
+from lifecycle.audit import audit_record
+from lifecycle.errors import Conflict, Forbidden, Invalid, NotFound
+from lifecycle.operations import (
+    Operation,
+    operation_finish,
+    operation_handler,
+    operation_progress,
+    operation_start,
+)
+
+from .promotion import require_confirmation, require_no_editors
+
+KIND = "agent.pull"
+CSV_COLUMNS = ["uid", "kind", "name", "change", "source_changed", "selectable"]
+
+
+def pull_source(access: Access, agent: Agent) -> Agent:
+    source = previous_agent(agent)
+    if source is None:
+        raise Conflict("There is no agent of this lineage in the previous stage to pull from.")
+    if not access.can("view", source):
+        raise NotFound()
+    return source
+
+
+def pull_changes(source: Agent, target: Agent):
+    rows = pullable_rows(target.org_id, [source.pk, target.pk])
+    stones = tombstoned(target.org_id, [target.pk])
+    return compare(rows[source.pk], rows[target.pk], stones[target.pk])
+
+
+def pull_preview(*, access: Access, agent: Agent) -> dict:
+    """What a pull would do, per component, with counts by category and by kind."""
+    source = pull_source(access, agent)
+    changes, refresh = pull_changes(source, agent)
+    by_kind: dict[str, dict[str, int]] = {}
+    for change in changes:
+        by_kind.setdefault(change.kind, dict.fromkeys(CHANGES, 0))[change.change] += 1
+    counts = Counter(change.change for change in changes)
+    return {
+        "source_agent": str(source.pk),
+        "source_stage": source.stage.slug,
+        "source_version": source.version,
+        "counts": {category: counts.get(category, 0) for category in CHANGES},
+        "by_kind": by_kind,
+        "in_sync_refresh": len(refresh),
+        "items": [
+            {
+                "uid": c.uid,
+                "kind": c.kind,
+                "name": c.name,
+                "change": c.change,
+                "source_changed": c.source_changed,
+                "selectable": c.selectable,
+            }
+            for c in changes
+        ],
+    }
+
+
+def pull_preview_csv(preview: dict) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    for item in preview["items"]:
+        writer.writerow([item[column] for column in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def pull_request(
+    *,
+    access: Access,
+    agent: Agent,
+    confirm,
+    exclude=(),
+    overwrite=(),
+    changelog: str = "",
+    acknowledge_editors: bool = False,
+) -> Operation:
+    """Check a pull and start it as an operation."""
+    if not access.has_stage_role(agent.stage_id, "manager"):
+        raise Forbidden(f"Pulling into {agent.stage.name} needs the manager role there.")
+    if agent.archived:
+        raise Conflict("An archived agent cannot pull updates.")
+    source = pull_source(access, agent)
+    require_confirmation(confirm)
+    changes, _ = pull_changes(source, agent)
+    selectable = {c.uid for c in changes if c.selectable}
+    conflicts = {c.uid for c in changes if c.change == CONFLICT}
+    errors = {}
+    bad_exclude = sorted(set(map(str, exclude)) - selectable)
+    if bad_exclude:
+        errors["exclude"] = [f"Not a selectable knowledge change in this pull: {', '.join(bad_exclude)}."]
+    bad_overwrite = sorted(set(map(str, overwrite)) - conflicts)
+    if bad_overwrite:
+        errors["overwrite"] = [f"Not a conflict in this pull: {', '.join(bad_overwrite)}."]
+    if errors:
+        raise Invalid(fields=errors)
+    require_no_editors(access, agent, acknowledge_editors)
+    with transaction.atomic():
+        operation = operation_start(
+            org=access.org,
+            actor=access.user,
+            kind=KIND,
+            params={
+                "agent": str(agent.pk),
+                "source_agent": str(source.pk),
+                "exclude": sorted(map(str, exclude)),
+                "overwrite": sorted(map(str, overwrite)),
+                "changelog": changelog,
+            },
+            stage=agent.stage,
+            target=agent,
+            exclusive_key=f"pull:{agent.pk}",
+            conflict_message="A pull into this agent is already under way.",
+        )
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="agent.pull.request",
+            target=agent,
+            changes={"from": source.stage.slug, "operation": str(operation.pk)},
+        )
+    return operation
+
+
+@operation_handler(KIND)
+def pull_run(operation: Operation) -> dict:
+    org_id = operation.org_id
+    params = operation.params
+    target = Agent.objects.for_org(org_id).select_related("stage").get(pk=params["agent"])
+    source = Agent.objects.for_org(org_id).select_related("stage").get(pk=params["source_agent"])
+    exclude, overwrite = set(params.get("exclude", [])), set(params.get("overwrite", []))
+    operation_progress(operation, 5)
+    with transaction.atomic():
+        # Lock the target: two pulls, or a pull and an edit, never interleave.
+        Agent.objects.for_org(org_id).select_for_update().get(pk=target.pk)
+        changes, refresh = pull_changes(source, target)
+        by_change: dict[str, list] = {category: [] for category in CHANGES}
+        kept = []  # conflicts not named in `overwrite`: the hotfix stays
+        for change in changes:
+            if change.uid in exclude:
+                continue
+            if change.change == CONFLICT and change.uid not in overwrite:
+                kept.append(change)
+            else:
+                by_change[change.change].append(change)
+        created = [c.uid for c in by_change[CREATED]]
+        updated = [c.uid for c in by_change[UPDATED]] + [c.uid for c in by_change[CONFLICT] if c.source]
+        deleted = [c.uid for c in by_change[DELETED]] + [c.uid for c in by_change[CONFLICT] if not c.source]
+        copy_components(source, target, uids=created)
+        operation_progress(operation, 40)
+        overwrite_components(source, target, updated)
+        if deleted:
+            delete_components(target, Component.objects.for_org(org_id).filter(agent=target, uid__in=deleted))
+        # A kept hotfix now stands against this source version: it is no longer "new".
+        mark_synced(source, target, [c.uid for c in kept if c.source] + refresh)
+        Component.objects.for_org(org_id).filter(
+            agent=target, uid__in=[c.uid for c in kept if not c.source]
+        ).update(synced_hash="")
+        operation_progress(operation, 75)
+        source_version = (
+            AgentVersion.objects.for_org(org_id).filter(agent=source, number=source.version).first()
+        )
+        summary = {
+            "created": len(created),
+            "updated": len(by_change[UPDATED]),
+            "deleted": len(by_change[DELETED]),
+            "conflicts_overwritten": len(by_change[CONFLICT]),
+            "conflicts_kept": len(kept),
+            "excluded": len(exclude),
+        }
+        version = version_write(
+            actor=operation.requested_by,
+            agent=target,
+            changelog=params.get("changelog") or f"Pulled updates from {source.stage.name}.",
+            reason=VersionReason.PULL,
+            source_version=source_version,
+        )
+        audit_record(
+            org=target.org,
+            actor=operation.requested_by,
+            action="agent.pull",
+            target=target,
+            changes={
+                "from": source.stage.slug,
+                "source_version": source.version,
+                **summary,
+                "version": version.number,
+            },
+        )
+        result = {
+            **summary,
+            "version": version.number,
+            "agent": str(target.pk),
+            "url": f"/orgs/{target.org.slug}/agents/{target.pk}/",
+        }
+        operation_finish(operation, result=result)
+    return result

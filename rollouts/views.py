@@ -1,0 +1,285 @@
+"""UI for moving agents between stages: promote, pull updates, back-port, drift."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from functools import cached_property
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+
+from accounts.selectors import stages_of
+from agents.components import POLICY
+from agents.hooks import AgentAction
+from agents.selectors import components_of
+from agents.services.presence import presence_active
+from agents.views import AgentMixin
+from lifecycle.api import OrgAdmin
+from lifecycle.errors import DomainError, EditorsActive
+from lifecycle.ui import OrgPage, flash_error
+
+from .models import BackportStatus
+from .selectors import backports_visible, lineage_drift, stage_keys_of
+from .services.backport import (
+    backport_apply,
+    backport_decline,
+    backport_options,
+    backport_preview,
+    backport_propose,
+)
+from .services.keys import stage_key_create, stage_key_revoke
+from .services.promotion import active_agent_in, agent_promote, next_stage
+from .services.pull import pull_preview, pull_request
+
+
+def rollout_actions(access, agent) -> list[AgentAction]:
+    """Promote / Pull updates / Back-port / Drift buttons on an agent's page."""
+    org = agent.org.slug
+    actions = []
+    target = next_stage(agent.stage)
+    if (
+        target is not None
+        and access.has_stage_role(target, "manager")
+        and active_agent_in(agent, target) is None
+    ):
+        actions.append(
+            AgentAction(f"Promote to {target.name}", reverse("agent-promote", args=[org, agent.pk]), True)
+        )
+    if agent.stage.position > 0 and access.has_stage_role(agent.stage_id, "manager"):
+        actions.append(AgentAction("Pull updates", reverse("agent-pull", args=[org, agent.pk])))
+        actions.append(AgentAction("Back-port", reverse("agent-backport", args=[org, agent.pk])))
+    actions.append(AgentAction("Drift", reverse("lineage", args=[org, agent.lineage.slug])))
+    return actions
+
+
+def _editors(access, agent):
+    return [p for p in presence_active(agent) if p.user_id != access.user.pk]
+
+
+class ConfirmedActionMixin:
+    """A dialog that starts an operation: its refusals are shown in the dialog itself."""
+
+    def start(self, request, begin, started_message: str):
+        try:
+            operation = begin()
+        except DomainError as exc:
+            # Bad input and editors at work are answered in the dialog, ready to retry.
+            status = 200 if isinstance(exc, EditorsActive) or exc.status_code == 400 else exc.status_code
+            return self.render_to_response(self.get_context_data(error=exc), status=status)
+        messages.info(request, started_message)
+        return redirect("operation", org=self.org.slug, operation_id=operation.pk)
+
+    @staticmethod
+    def confirmation(request) -> dict:
+        return {
+            "confirm": request.POST.get("confirm", ""),
+            "changelog": request.POST.get("changelog", "")[:10000],
+            "acknowledge_editors": request.POST.get("acknowledge_editors") == "on",
+        }
+
+
+class PromotePage(ConfirmedActionMixin, AgentMixin, OrgPage):
+    template_name = "rollouts/promote.html"
+    nav = "agents"
+
+    def get_context_data(self, error=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        agent = self.agent
+        target = next_stage(agent.stage)
+        kinds = Counter(components_of(agent).values_list("kind", flat=True))
+        context.update(
+            self.agent_context("promote"),
+            target=target,
+            existing=active_agent_in(agent, target) if target else None,
+            can_promote=bool(target) and self.access.has_stage_role(target, "manager"),
+            copied=sorted((k, n) for k, n in kinds.items() if POLICY[k].promotes),
+            not_copied=sorted((k, n) for k, n in kinds.items() if not POLICY[k].promotes),
+            review=[c.name for c in components_of(agent, "variable")],
+            promote_editors=_editors(self.access, agent),
+            error=error,
+        )
+        return context
+
+    def post(self, request, org, agent_id):
+        return self.start(
+            request,
+            lambda: agent_promote(access=self.access, agent=self.agent, **self.confirmation(request)),
+            "Promotion started.",
+        )
+
+
+class PullPage(ConfirmedActionMixin, AgentMixin, OrgPage):
+    template_name = "rollouts/pull.html"
+    nav = "agents"
+
+    def get_context_data(self, error=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            self.agent_context("pull"), error=error, pull_editors=_editors(self.access, self.agent)
+        )
+        try:
+            preview = pull_preview(access=self.access, agent=self.agent)
+        except DomainError as exc:
+            context["unavailable"] = exc.message
+            return context
+        context.update(
+            preview=preview,
+            selectable=[i for i in preview["items"] if i["selectable"]],
+            conflicts=[i for i in preview["items"] if i["change"] == "conflict"],
+            can_pull=self.access.has_stage_role(self.agent.stage_id, "manager"),
+        )
+        return context
+
+    def post(self, request, org, agent_id):
+        def begin():
+            preview = pull_preview(access=self.access, agent=self.agent)
+            included = set(request.POST.getlist("include"))
+            exclude = [i["uid"] for i in preview["items"] if i["selectable"] and i["uid"] not in included]
+            return pull_request(
+                access=self.access,
+                agent=self.agent,
+                exclude=exclude,
+                overwrite=request.POST.getlist("overwrite"),
+                **self.confirmation(request),
+            )
+
+        return self.start(request, begin, "Pulling updates.")
+
+
+class BackportProposePage(AgentMixin, OrgPage):
+    template_name = "rollouts/backport.html"
+    nav = "agents"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(self.agent_context("backport"))
+        try:
+            context["options"] = backport_options(access=self.access, agent=self.agent)
+        except DomainError as exc:
+            context["unavailable"] = exc.message
+        return context
+
+    def post(self, request, org, agent_id):
+        try:
+            backport_propose(
+                access=self.access,
+                agent=self.agent,
+                include=request.POST.getlist("include"),
+                note=request.POST.get("note", "")[:5000],
+            )
+        except DomainError as exc:
+            flash_error(request, exc)
+            return redirect("agent-backport", org=self.org.slug, agent_id=self.agent.pk)
+        messages.success(request, "Back-port proposed to the first stage.")
+        return redirect("backports", org=self.org.slug)
+
+
+class BackportsPage(OrgPage):
+    template_name = "rollouts/backports.html"
+    nav = "backports"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        status = self.request.GET.get("status", "open")
+        backports = backports_visible(self.access)
+        if status in BackportStatus.values:
+            backports = backports.filter(status=status)
+        rows = []
+        for backport in backports[:100]:
+            can_decide = backport.status == BackportStatus.OPEN and self.access.has_stage_role(
+                backport.target_agent.stage_id, "editor"
+            )
+            rows.append((backport, backport_preview(backport), can_decide))
+        context.update(rows=rows, status=status, statuses=BackportStatus.values)
+        return context
+
+    def post(self, request, org):
+        try:
+            backport = (
+                backports_visible(self.access).filter(pk=uuid.UUID(request.POST.get("backport", ""))).first()
+            )
+        except ValueError:
+            backport = None
+        if backport is None:
+            raise Http404
+        try:
+            if "decline" in request.POST:
+                backport_decline(
+                    access=self.access, backport=backport, note=request.POST.get("note", "")[:5000]
+                )
+                messages.success(request, "Back-port declined.")
+            else:
+                applied = backport_apply(
+                    access=self.access, backport=backport, confirm=request.POST.get("confirm", "")
+                )
+                messages.success(
+                    request,
+                    f"Back-port applied as version {applied.applied_version}.",
+                )
+        except DomainError as exc:
+            flash_error(request, exc)
+        return redirect("backports", org=self.org.slug)
+
+
+class StageKeysPage(OrgPage):
+    """A stage's API keys for live traffic (owners and admins)."""
+
+    template_name = "rollouts/stage_keys.html"
+    nav = "stages"
+    rule = OrgAdmin()
+
+    @cached_property
+    def stage(self):
+        stage = stages_of(self.org).filter(slug=self.kwargs["slug"]).first()
+        if stage is None:
+            raise Http404
+        return stage
+
+    def get_context_data(self, new_key=None, new=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(
+            stage=self.stage, keys=stage_keys_of(self.stage).order_by("-created_at"), new_key=new_key, new=new
+        )
+        return context
+
+    def post(self, request, org, slug):
+        try:
+            if "revoke" in request.POST:
+                key = stage_keys_of(self.stage).filter(pk=_uuid(request.POST["revoke"])).first()
+                if key is None:
+                    raise Http404
+                stage_key_revoke(access=self.access, key=key)
+                messages.success(request, f"Revoked “{key.name}”.")
+                return redirect("stage-keys", org=self.org.slug, slug=self.stage.slug)
+            key, raw = stage_key_create(
+                access=self.access, stage=self.stage, name=request.POST.get("name", "")
+            )
+        except DomainError as exc:
+            flash_error(request, exc)
+            return redirect("stage-keys", org=self.org.slug, slug=self.stage.slug)
+        return self.render_to_response(self.get_context_data(new_key=raw, new=key))
+
+
+def _uuid(value: str):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+class LineagePage(OrgPage):
+    """Drift: one lineage across every stage."""
+
+    template_name = "rollouts/lineage.html"
+    nav = "agents"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        try:
+            context["drift"] = lineage_drift(access=self.access, lineage_slug=self.kwargs["lineage"])
+        except DomainError as exc:
+            raise Http404 from exc
+        return context

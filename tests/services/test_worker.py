@@ -1,0 +1,77 @@
+"""Operations on a real Celery worker through Redis, including a SIGKILL mid-task."""
+
+import os
+import time
+
+import pytest
+from django.db import connection
+
+from lifecycle.audit_export import OperationArtifact, audit_export_start
+from lifecycle.operations import Operation, operation_live_progress
+from tests.factories import make_org, owner_access
+from tests.processes import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KILL_LOOPS = int(os.environ.get("LIFECYCLE_KILL_LOOPS", "1"))
+EXPORT_ROWS = int(os.environ.get("LIFECYCLE_KILL_EXPORT_ROWS", "150000"))
+
+
+def op_state(org, op_id) -> Operation:
+    return Operation.objects.for_org(org).get(pk=op_id)
+
+
+def test_an_operation_round_trips_through_redis_on_a_real_worker(worker_factory):
+    org = make_org()
+    access = owner_access(org)
+    worker_factory()
+    operation = audit_export_start(access=access, filters={})
+    done = wait_for(lambda: op_state(org, operation.pk).is_finished, 60, 0.1, "operation to finish")
+    op = op_state(org, operation.pk)
+    assert done and op.status == "succeeded", op.error
+    assert op.attempts == 1
+    assert op.result["rows"] >= 2
+    assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
+
+
+def _fill_audit_log(org, actor, rows: int) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO lifecycle_auditevent
+                (id, org_id, actor_id, actor_email, action, target_type, target_id, target_repr,
+                 changes, request_id, ip, created_at)
+            SELECT gen_random_uuid(), %s, %s, %s, 'test.bulk', 'thing', n::text, 'thing ' || n,
+                   jsonb_build_object('n', n), '', NULL, now() - (n || ' seconds')::interval
+            FROM generate_series(1, %s) AS n
+            """,
+            [org.pk, actor.pk, actor.email, rows],
+        )
+
+
+@pytest.mark.parametrize("loop", range(KILL_LOOPS))
+def test_sigkill_mid_task_is_redelivered_and_finishes_exactly_once(worker_factory, loop):
+    org = make_org()
+    access = owner_access(org)
+    _fill_audit_log(org, access.user, EXPORT_ROWS)
+    worker = worker_factory("doomed")
+    operation = audit_export_start(access=access, filters={"action": "test.bulk"})
+
+    def mid_task():
+        op = op_state(org, operation.pk)
+        return op.status == "running" and 0 < operation_live_progress(op) < 90
+
+    wait_for(mid_task, 120, 0.01, "the export to be under way")
+    worker.kill()  # SIGKILL the whole worker: its message stays unacknowledged in Redis
+    op = op_state(org, operation.pk)
+    assert op.status == "running" and op.attempts == 1, "the kill landed after the work finished"
+    assert not OperationArtifact.objects.for_org(org).exists()
+
+    started = time.monotonic()
+    worker_factory("rescuer")
+    wait_for(lambda: op_state(org, operation.pk).is_finished, 120, 0.2, "redelivery to finish the operation")
+    op = op_state(org, operation.pk)
+    assert op.status == "succeeded", op.error
+    assert op.attempts == 2, "delivered twice: once killed, once finished"
+    assert op.result["rows"] == EXPORT_ROWS
+    assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
+    print(f"redelivered and finished {time.monotonic() - started:.1f}s after the kill")
