@@ -143,7 +143,9 @@ def insert_turns(rows: list[tuple[Conversation, dict]]) -> None:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             now = timezone.now()
-            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            # The raw psycopg cursor skips Django's error translation: restore it, so a
+            # duplicate turn is the IntegrityError callers already answer with 409.
+            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 for c, t in rows:
                     copy.write_row(turn_row(c.org_id, c.pk, t, now))
             return

@@ -48,6 +48,15 @@ def active_agent_in(agent: Agent, stage: Stage) -> Agent | None:
     )
 
 
+def require_no_clone(agent: Agent, target: Stage) -> None:
+    existing = active_agent_in(agent, target)
+    if existing is not None:
+        raise Conflict(
+            f"This agent already has an active clone in {target.name}; archive it to promote again.",
+            details={"agent": str(existing.pk)},
+        )
+
+
 def require_confirmation(confirm) -> None:
     if confirm != "accept":
         raise Invalid(fields={"confirm": ['Type "accept" to confirm.']})
@@ -87,12 +96,7 @@ def agent_promote(
     require_confirmation(confirm)
     if agent.archived:
         raise Conflict("An archived agent cannot be promoted.")
-    existing = active_agent_in(agent, target)
-    if existing is not None:
-        raise Conflict(
-            f"This agent already has an active clone in {target.name}; archive it to promote again.",
-            details={"agent": str(existing.pk)},
-        )
+    require_no_clone(agent, target)
     request = hooks.PromotionRequest(access=access, agent=agent, target_stage=target)
     hooks.check_freeze(request)
     hooks.check_gates(request)
@@ -110,6 +114,10 @@ def agent_promote(
             status=status,
             conflict_message=f"A promotion of this agent into {target.name} is already under way.",
         )
+        # Again, after the reservation: a rival promotion may have finished its clone
+        # (and released its reservation) since the check above. Each statement sees
+        # what is committed, so a clone committed by now is seen here.
+        require_no_clone(agent, target)
         audit_record(
             org=access.org,
             actor=access.user,
