@@ -125,3 +125,14 @@ def test_org_ui_pages_use_the_sealed_page_base():
     assert offenders == []
     with pytest.raises(TypeError, match="sealed"):
         type("SneakyPage", (OrgPage,), {"dispatch": lambda self, r: None, "__module__": "x"})
+
+
+def test_the_innermost_middleware_is_sync_only():
+    """See the MIDDLEWARE comment in settings: it keeps a request on one thread under ASGI."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    innermost = import_string(settings.MIDDLEWARE[-1])
+    # Django's own defaults for middleware that declares neither.
+    assert getattr(innermost, "sync_capable", True)
+    assert not getattr(innermost, "async_capable", False)
