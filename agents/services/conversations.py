@@ -145,7 +145,8 @@ def insert_turns(rows: list[tuple[Conversation, dict]]) -> None:
             now = timezone.now()
             # The raw psycopg cursor skips Django's error translation: restore it, so a
             # duplicate turn is the IntegrityError callers already answer with 409.
-            with connection.wrap_database_errors, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            copy_sql = f"COPY {table} ({columns}) FROM STDIN"
+            with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
                 for c, t in rows:
                     copy.write_row(turn_row(c.org_id, c.pk, t, now))
             return
