@@ -28,10 +28,26 @@ class SharedRedisCache(RedisCache):
 
     def count(self, key: str, timeout: int) -> int:
         key = self.make_and_validate_key(key)
-        pipe = self._cache.get_client(key, write=True).pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, timeout, nx=True)
-        return pipe.execute()[0]
+        client = self._cache.get_client(key, write=True)
+        # A script, not a pipeline: one round trip either way, but redis-py builds a
+        # pipeline object (and copies its callback table) on every call.
+        return int(_counter(client)(keys=[key], args=[timeout], client=client))
+
+
+COUNTER = """
+local total = redis.call('INCR', KEYS[1])
+if total == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return total
+"""
+_scripts: dict = {}
+
+
+def _counter(client):
+    """The counting script, registered once per client (it then runs by its SHA)."""
+    script = _scripts.get(id(client))
+    if script is None:
+        script = _scripts[id(client)] = client.register_script(COUNTER)
+    return script
 
 
 def count(key: str, timeout: int) -> int:

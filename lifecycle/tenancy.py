@@ -33,6 +33,11 @@ class TenantQuerySet(models.QuerySet):
         org_id = getattr(org, "pk", org)
         return self.filter(org_id=org_id)._mark()
 
+    def for_org_slug(self, slug: str) -> TenantQuerySet:
+        """Scoped to the live org with this slug, joined in the same query: for routes
+        that name the org in the URL but are not a member's (the gateway's stage keys)."""
+        return self.filter(org__slug=slug, org__archived_at__isnull=True)._mark()
+
     def none(self) -> TenantQuerySet:
         # An empty queryset cannot leak anything (schema generation relies on it).
         return super().none()._mark()

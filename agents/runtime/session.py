@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from .compile import CompiledAgent
@@ -101,38 +102,45 @@ class Session:
 
         final: dict | None = None
         try:
-            async for event in self.engine.respond(self.context, text):
-                kind = event["type"]
-                if kind == "agent_response_delta":
-                    if self._interrupt.is_set():
-                        break
-                    first_delta = first_delta or time.perf_counter()
-                    delivered.append(event["delta"])
-                    yield {**event, "response_id": response_id}
-                    continue
-                if kind == "_done":
-                    if not delivered:  # the engine answered whole: stream it ourselves
-                        # Paced (the console), word by word; unpaced, in one delta: each delta
-                        # is a frame, and frames that arrive together gain the reader nothing.
-                        if self.stream_delay:
-                            pieces = words(event["text"])
-                        else:
-                            pieces = [event["text"]] if event["text"] else []
-                        for piece in pieces:
-                            if self._interrupt.is_set():
-                                break
-                            first_delta = first_delta or time.perf_counter()
-                            delivered.append(piece)
-                            yield {"type": "agent_response_delta", "response_id": response_id, "delta": piece}
+            # Closed here when we stop reading early (the final answer, an interruption),
+            # not whenever the garbage collector finds it, on a loop that may be gone.
+            async with aclosing(self.engine.respond(self.context, text)) as events:
+                async for event in events:
+                    kind = event["type"]
+                    if kind == "agent_response_delta":
+                        if self._interrupt.is_set():
+                            break
+                        first_delta = first_delta or time.perf_counter()
+                        delivered.append(event["delta"])
+                        yield {**event, "response_id": response_id}
+                        continue
+                    if kind == "_done":
+                        if not delivered:  # the engine answered whole: stream it ourselves
+                            # Paced (the console), word by word; unpaced, in one delta: each delta
+                            # is a frame, and frames that arrive together gain the reader nothing.
                             if self.stream_delay:
-                                await asyncio.sleep(self.stream_delay)
-                    final = event
-                    break
-                if kind in ("tool_call", "tool_result"):
-                    tools.append(event)
-                elif kind == "error":
-                    errors.append(event)
-                yield event
+                                pieces = words(event["text"])
+                            else:
+                                pieces = [event["text"]] if event["text"] else []
+                            for piece in pieces:
+                                if self._interrupt.is_set():
+                                    break
+                                first_delta = first_delta or time.perf_counter()
+                                delivered.append(piece)
+                                yield {
+                                    "type": "agent_response_delta",
+                                    "response_id": response_id,
+                                    "delta": piece,
+                                }
+                                if self.stream_delay:
+                                    await asyncio.sleep(self.stream_delay)
+                        final = event
+                        break
+                    if kind in ("tool_call", "tool_result"):
+                        tools.append(event)
+                    elif kind == "error":
+                        errors.append(event)
+                    yield event
             spoken = "".join(delivered)
             final = final or {"text": spoken, "sources": [], "details": {}, "usage": {}}
             if self._interrupt.is_set():

@@ -3,10 +3,13 @@
 from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 
 from agents.models import Conversation, Turn
 from agents.services.conversations import (
     conversation_finish,
+    conversation_record,
     conversation_start,
     conversations_record,
 )
@@ -82,3 +85,33 @@ def test_running_totals_are_added_per_conversation(world):
         Decimal("0.5"),
     )
     assert (stored[two.pk].turn_count, stored[two.pk].error_count, stored[two.pk].tokens_out) == (2, 1, 7)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_recording_outside_a_transaction_adds_turns_and_totals_or_nothing(world):
+    """The gateway's path: outside a transaction, on PostgreSQL, one statement."""
+    agent = make_agent(world.acme)
+    conversation = conversation_start(agent=agent, version=1, draft=False, source="live")
+    turns = [
+        {"index": 0, "role": "user", "text": "hi"},
+        {"index": 1, "text": "Hello", "tokens_out": 2, "cost": 0.5, "error": {"code": "x", "message": "y"}},
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        conversation_record(conversation=conversation, turns=turns, state={"step": 1})
+    if connection.vendor == "postgresql":
+        assert len(queries) == 1, [q["sql"] for q in queries]
+    conversation_record(conversation=conversation, turns=[{"index": 2, "role": "user", "text": "more"}])
+    stored = Conversation.objects.for_org(world.acme).get(pk=conversation.pk)
+    assert (stored.turn_count, stored.error_count, stored.tokens_out) == (3, 1, 2)
+    assert stored.cost == Decimal("0.5") and stored.state == {"step": 1}, "no state given keeps the state"
+
+    with pytest.raises(IntegrityError):  # index 2 again: a concurrent message
+        conversation_record(
+            conversation=conversation,
+            turns=[{"index": 3, "text": "new"}, {"index": 2, "text": "taken"}],
+            state={"step": 2},
+        )
+    stored.refresh_from_db()
+    assert (stored.turn_count, stored.state) == (3, {"step": 1})
+    texts = Turn.objects.for_org(world.acme).filter(conversation=conversation).order_by("index")
+    assert [t.text for t in texts] == ["hi", "Hello", "more"]

@@ -19,3 +19,17 @@ def test_every_redis_cache_object_shares_one_client(settings):
     assert isinstance(caches["default"], SharedRedisCache)
     other = SharedRedisCache(settings.CACHES["default"]["LOCATION"], {})
     assert other._cache is caches["default"]._cache
+
+
+@pytest.mark.services
+def test_a_redis_counter_expires_from_its_first_count():
+    redis_cache = caches["default"]
+    key = redis_cache.make_and_validate_key("test-ttl")
+    client = redis_cache._cache.get_client(key, write=True)
+    client.delete(key)
+    assert [count("test-ttl", 30) for _ in range(2)] == [1, 2]
+    assert 0 < client.ttl(key) <= 30
+    client.expire(key, 100)  # a later count must not push the expiry back out
+    count("test-ttl", 30)
+    assert client.ttl(key) > 30
+    client.delete(key)

@@ -1,4 +1,5 @@
 import pytest
+from django.utils import timezone
 
 from accounts.models import Membership, Stage, StageRole
 from lifecycle.tenancy import UnscopedQueryError
@@ -31,6 +32,15 @@ def test_for_org_scopes_to_exactly_one_org(world):
     assert Stage.objects.for_org(world.acme).filter(slug="testing").get().org_id == world.acme.id
     # Chained querysets keep the scope.
     assert Stage.objects.for_org(world.acme).exclude(slug="testing").order_by("-position").count() == 3
+
+
+def test_for_org_slug_scopes_to_the_live_org_named(world):
+    assert set(Stage.objects.for_org_slug("acme").values_list("org_id", flat=True)) == {world.acme.id}
+    assert not Stage.objects.for_org_slug("no-such-org").exists()
+    assert Stage.objects.for_org_slug("globex").count() == 4
+    world.globex.archived_at = timezone.now()
+    world.globex.save(update_fields=["archived_at"])
+    assert not Stage.objects.for_org_slug("globex").exists()
 
 
 def test_related_managers_of_a_scoped_row_are_scoped(world):
