@@ -11,7 +11,7 @@ from django.utils import timezone
 from lifecycle.access import Access
 
 from .components import SETTINGS
-from .models import Agent, AgentVersion, Component, Presence, TestResult
+from .models import Agent, AgentVersion, Component, Conversation, Presence, TestResult, Turn
 from .models.presence import PRESENCE_TTL_SECONDS
 
 
@@ -105,3 +105,14 @@ def test_results_of(agent: Agent) -> QuerySet[TestResult]:
 
 
 test_results_of.__test__ = False
+
+
+def conversations_of(agent: Agent, *, source: str | None = None) -> QuerySet[Conversation]:
+    queryset = (
+        Conversation.objects.for_org(agent.org_id).filter(agent=agent).select_related("stage", "started_by")
+    )
+    return queryset.filter(source=source) if source else queryset
+
+
+def conversation_turns(conversation: Conversation) -> QuerySet[Turn]:
+    return Turn.objects.for_org(conversation.org_id).filter(conversation=conversation).order_by("index")

@@ -19,12 +19,15 @@ from . import forms
 from .components import SETTINGS
 from .diffing import diff_entries
 from .hooks import agent_actions
+from .models import ConversationSource
 from .selectors import (
     active_editors,
     agent_details,
     agent_filters,
     agents_visible,
     components_of,
+    conversation_turns,
+    conversations_of,
     test_results_of,
     versions_of,
 )
@@ -379,6 +382,30 @@ class ResultsPage(AgentMixin, OrgPage):
                 else json.dumps(result.transcript, indent=1)
             )
         context["results"] = results
+        return context
+
+
+class ConversationsPage(AgentMixin, OrgPage):
+    """The agent's recorded conversations, newest first; one opens with its turns."""
+
+    template_name = "agents/conversations.html"
+    nav = "agents"
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context.update(self.agent_context("conversations"))
+        source = self.request.GET.get("source", "")
+        source = source if source in ConversationSource.values else ""
+        conversations = list(
+            conversations_of(self.agent, source=source or None).order_by("-started_at")[:100]
+        )
+        opened = self.request.GET.get("open", "")
+        for conversation in conversations:
+            if str(conversation.pk) == opened:
+                conversation.turn_list = list(conversation_turns(conversation))
+        context.update(
+            conversations=conversations, source=source, sources=ConversationSource.values, opened=opened
+        )
         return context
 
 

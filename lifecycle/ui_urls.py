@@ -29,6 +29,11 @@ org_pages = [
     path("agents/<uuid:agent_id>/versions/", agents.VersionsPage.as_view(), name="agent-versions"),
     path("agents/<uuid:agent_id>/sharing/", agents.SharingPage.as_view(), name="agent-sharing"),
     path("agents/<uuid:agent_id>/results/", agents.ResultsPage.as_view(), name="agent-results"),
+    path(
+        "agents/<uuid:agent_id>/conversations/",
+        agents.ConversationsPage.as_view(),
+        name="agent-conversations",
+    ),
     path("agents/<uuid:agent_id>/presence/", agents.PresencePage.as_view(), name="agent-presence"),
     path("agents/<uuid:agent_id>/archive/", agents.ArchivePage.as_view(), name="agent-archive"),
     path("agents/<uuid:agent_id>/promote/", rollouts.PromotePage.as_view(), name="agent-promote"),

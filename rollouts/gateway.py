@@ -150,13 +150,17 @@ class GatewayView(PublicAPIView):
 
 CONVERSATION_FIELDS = tuple(f.attname for f in Conversation._meta.concrete_fields)
 CONVERSATION_READ = PreparedRead(
-    lambda org, stage, lineage, cid: Conversation.objects.for_org(org).filter(
-        pk=cid,
-        source=ConversationSource.LIVE,
-        agent__stage_id=stage,
-        agent__lineage__slug=lineage,
-        agent__archived_at__isnull=True,
-    ).order_by(),
+    lambda org, stage, lineage, cid: (
+        Conversation.objects.for_org(org)
+        .filter(
+            pk=cid,
+            source=ConversationSource.LIVE,
+            agent__stage_id=stage,
+            agent__lineage__slug=lineage,
+            agent__archived_at__isnull=True,
+        )
+        .order_by()
+    ),
     fields=CONVERSATION_FIELDS,
     org=uuid.UUID,
     stage=uuid.UUID,

@@ -214,3 +214,41 @@ class TestResultCreateSerializer(StrictSerializer):
         if not isinstance(value, (list, str)):
             raise serializers.ValidationError("A list of turns, or text.")
         return value
+
+
+class TurnSerializer(serializers.Serializer):
+    index = serializers.IntegerField(read_only=True)
+    role = serializers.CharField(read_only=True)
+    text = serializers.CharField(read_only=True)
+    interrupted = serializers.BooleanField(read_only=True)
+    latency_first_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    latency_total_ms = serializers.IntegerField(read_only=True, allow_null=True)
+    tokens_in = serializers.IntegerField(read_only=True)
+    tokens_out = serializers.IntegerField(read_only=True)
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True)
+    details = serializers.JSONField(read_only=True)
+    error = serializers.JSONField(read_only=True, allow_null=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class ConversationSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    stage = serializers.CharField(source="stage.slug", read_only=True)
+    version = serializers.IntegerField(read_only=True)
+    draft = serializers.BooleanField(read_only=True)
+    source = serializers.CharField(read_only=True)
+    started_by = UserRefSerializer(read_only=True, allow_null=True)
+    end_user = serializers.CharField(read_only=True)
+    turn_count = serializers.IntegerField(read_only=True)
+    error_count = serializers.IntegerField(read_only=True)
+    tokens_in = serializers.IntegerField(read_only=True)
+    tokens_out = serializers.IntegerField(read_only=True)
+    cost = serializers.DecimalField(max_digits=12, decimal_places=6, read_only=True)
+    rating = serializers.IntegerField(read_only=True, allow_null=True)
+    started_at = serializers.DateTimeField(read_only=True)
+    ended_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+
+class ConversationDetailSerializer(ConversationSerializer):
+    variables = serializers.JSONField(read_only=True)
+    turns = TurnSerializer(source="turn_list", many=True, read_only=True)

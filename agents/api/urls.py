@@ -10,5 +10,6 @@ router.register(rf"{AGENT}/versions", views.VersionViewSet, basename="agent-vers
 router.register(rf"{AGENT}/grants", views.GrantViewSet, basename="agent-grants")
 router.register(rf"{AGENT}/presence", views.PresenceViewSet, basename="agent-presence")
 router.register(rf"{AGENT}/test-results", views.TestResultViewSet, basename="agent-test-results")
+router.register(rf"{AGENT}/conversations", views.ConversationViewSet, basename="agent-conversations")
 
 urlpatterns = router.urls

@@ -8,9 +8,25 @@ from lifecycle.api import Member, ObjectAction, OrgScopedViewSet, Rule
 from lifecycle.errors import Invalid
 
 from ..diffing import diff_entries
-from ..models import Agent, AgentUserObjectPermission, AgentVersion, Component, Presence, TestResult
+from ..models import (
+    Agent,
+    AgentUserObjectPermission,
+    AgentVersion,
+    Component,
+    Conversation,
+    ConversationSource,
+    Presence,
+    TestResult,
+)
 from ..secrets import mask
-from ..selectors import agent_details, agent_filters, test_results_of, versions_of
+from ..selectors import (
+    agent_details,
+    agent_filters,
+    conversation_turns,
+    conversations_of,
+    test_results_of,
+    versions_of,
+)
 from ..services.agents import agent_archive, agent_create, agent_update
 from ..services.components import component_create, component_delete, component_update
 from ..services.grants import can_share, grant_revoke, grant_set, grants_of
@@ -335,3 +351,31 @@ class TestResultViewSet(AgentChildMixin, OrgScopedViewSet):
             access=self.access, agent=self.get_parent(), conversation_id=conversation_id, **fields
         )
         return Response(self.represent(result), status=status.HTTP_201_CREATED)
+
+
+class ConversationViewSet(AgentChildMixin, OrgScopedViewSet):
+    """The agent's conversations, every source: read-only (they are records)."""
+
+    model = Conversation
+    serializer_class = s.ConversationSerializer
+    rules = {"list": VIEW, "retrieve": VIEW}
+
+    def refine_queryset(self, queryset):
+        return queryset.select_related("stage", "started_by").order_by("-started_at", "-id")
+
+    @extend_schema(
+        parameters=[OpenApiParameter("source", str, enum=ConversationSource.values)],
+        responses={200: s.ConversationSerializer(many=True)},
+    )
+    def list(self, request, org, agent_id):
+        source = request.query_params.get("source")
+        if source and source not in ConversationSource.values:
+            raise Invalid(fields={"source": [f"One of: {', '.join(ConversationSource.values)}."]})
+        conversations = conversations_of(self.get_parent(), source=source).order_by("-started_at", "-id")
+        return self.paginated(conversations, s.ConversationSerializer)
+
+    @extend_schema(responses={200: s.ConversationDetailSerializer})
+    def retrieve(self, request, org, agent_id, pk):
+        conversation = self.get_object()
+        conversation.turn_list = list(conversation_turns(conversation))
+        return Response(s.ConversationDetailSerializer(conversation).data)

@@ -142,7 +142,7 @@ def test_presence_heartbeat_from_an_open_module(world):
 
 def test_agent_pages_are_404_for_those_who_cannot_see(world):
     agent = make_agent(world.acme)
-    for path in ("", "m/skills/", "versions/", "sharing/", "results/"):
+    for path in ("", "m/skills/", "versions/", "sharing/", "results/", "conversations/"):
         assert signed_in(world.users["member"]).get(f"/orgs/acme/agents/{agent.pk}/{path}").status_code == 404
         assert (
             signed_in(world.users["outsider"]).get(f"/orgs/acme/agents/{agent.pk}/{path}").status_code == 404
@@ -162,3 +162,25 @@ def test_import_from_the_ui(world):
         "/orgs/globex/agents/new/", {"import": "1", "document": '{"format_version": 1}'}
     )
     assert b"name: A name of 1 to 120 characters is required." in broken.content
+
+
+def test_the_conversations_page_lists_by_source_and_opens_one_with_its_turns(world):
+    from agents.tests.test_api_conversations import talk
+
+    agent = make_agent(world.acme)
+    live = talk(agent, source="live", rating=5)
+    talk(agent, source="console")
+    client = signed_in(world.users["developer"])
+    page = client.get(f"/orgs/acme/agents/{agent.pk}/conversations/").content.decode()
+    assert (
+        page.count('<span class="badge">live</span>') == 1
+        and page.count('<span class="badge">console</span>') == 1
+    )
+    assert "Order 4242 has shipped." not in page, "turns show only for the opened conversation"
+    opened = client.get(
+        f"/orgs/acme/agents/{agent.pk}/conversations/?source=live&open={live.pk}"
+    ).content.decode()
+    assert '<span class="badge">console</span>' not in opened
+    assert "Order 4242 has shipped." in opened and "total 9 ms" in opened and "tool lookup_order" in opened
+    assert "5/5" in opened
+    assert client.get(f"/orgs/acme/agents/{agent.pk}/conversations/?source=<script>").status_code == 200
