@@ -51,3 +51,20 @@ def test_talk_to_the_demo_agent_and_save_a_result(page):
     expect(row).to_contain_text("tester@acme.test")
     expect(row).to_contain_text("5/5")
     expect(row).to_contain_text("passed")
+
+    # The conversation itself is on record, turn by turn, with the tool call and the source.
+    open_tab(page, "Conversations", "**/conversations/")
+    row = page.get_by_role("row").filter(has_text="tester@acme.test").first
+    expect(row).to_contain_text("console")
+    expect(row).to_contain_text("working copy")
+    row.get_by_role("link").click()
+    turns = page.locator("ol.transcript")
+    for _ in range(20):  # the console writes turns in the background: give it a moment
+        if "tool lookup_order" in (turns.text_content() if turns.count() else ""):
+            break
+        page.wait_for_timeout(250)
+        page.reload()
+    expect(turns).to_contain_text("Order 12345 has shipped")
+    expect(turns).to_contain_text("tool lookup_order")
+    expect(turns).to_contain_text("source: Returns policy")
+    shoot(page, "conversations")
