@@ -32,6 +32,8 @@ def test_result_record(*, access: Access, agent: Agent, conversation_id=None, **
             created_by=access.user,
             **fields,
         )
+        if conversation is not None:  # the tester's rating is the conversation's rating
+            Conversation.objects.for_org(access.org).filter(pk=conversation.pk).update(rating=result.rating)
         audit_record(
             org=access.org,
             actor=access.user,

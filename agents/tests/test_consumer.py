@@ -175,6 +175,7 @@ async def test_a_whole_conversation(setup, settings):
         assert turns[4].details["tools"][0]["tool_name"] == "lookup"
         assert conversation.source == "console" and conversation.ended_at is not None
         assert conversation.turn_count == 8 and conversation.tokens_out > 0
+        assert conversation.rating == 4, "the tester's rating rates the conversation too"
 
     await asyncio.to_thread(check)
 

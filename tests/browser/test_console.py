@@ -56,9 +56,9 @@ def test_talk_to_the_demo_agent_and_save_a_result(page):
     open_tab(page, "Conversations", "**/conversations/")
     row = page.get_by_role("row").filter(has_text="tester@acme.test").first
     expect(row).to_contain_text("console")
-    expect(row).to_contain_text("working copy")
+    expect(row).to_contain_text("5/5")  # the saved result's rating
     row.get_by_role("link").click()
-    turns = page.locator("ol.transcript")
+    turns = page.locator("ol.turns")
     for _ in range(20):  # the console writes turns in the background: give it a moment
         if "tool lookup_order" in (turns.text_content() if turns.count() else ""):
             break
