@@ -159,7 +159,10 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # channels-redis waits on Redis up to 5 s at a time for each socket's messages;
+            # redis-py's own default socket timeout is also 5 s, and the race closes idle
+            # consoles with a TimeoutError. The read timeout must sit above that wait.
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 30}]},
         }
     }
     CACHES = {

@@ -19,6 +19,7 @@ from rollouts.services.keys import stage_key_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOCKETS = int(os.environ.get("LIFECYCLE_WS_SOCKETS", "200"))
+IDLE_SECONDS = 12
 QUESTIONS = [
     ("hello", "Hello! How can I help you today?"),
     ("Where is order 31337?", "Order 31337 has shipped and should arrive in 2 days with ParcelCo."),
@@ -93,6 +94,30 @@ def test_many_concurrent_console_conversations_lose_and_reorder_nothing(asgi_ser
     # Every turn was written: first message, three questions, three answers.
     assert Turn.objects.for_org(org).filter(conversation__in=conversations).count() == SOCKETS * 7
     print(f"{SOCKETS} concurrent conversations of {len(QUESTIONS)} turns in {elapsed:.1f}s")
+
+
+def test_a_console_left_idle_keeps_answering(asgi_server, demo):
+    """Longer than channels-redis's 5 s poll of the channel layer, which redis-py's own
+    default 5 s socket timeout would cut (a TimeoutError that closes the socket)."""
+    org, agent, token = demo
+    url = (
+        asgi_server.replace("http://", "ws://")
+        + f"/ws/orgs/{org.slug}/agents/{agent.pk}/conversation/?token={token}"
+    )
+
+    async def talk_after_a_pause():
+        async with websockets.connect(url, open_timeout=60) as socket:
+            await socket.send(json.dumps({"type": "conversation_initiation_client_data"}))
+            while json.loads(await socket.recv())["type"] != "agent_response":
+                pass
+            await asyncio.sleep(IDLE_SECONDS)
+            await socket.send(json.dumps({"type": "user_message", "text": "hello"}))
+            while True:
+                frame = json.loads(await asyncio.wait_for(socket.recv(), timeout=30))
+                if frame["type"] == "agent_response":
+                    return frame["text"]
+
+    assert asyncio.run(talk_after_a_pause()) == "Hello! How can I help you today?"
 
 
 def test_the_gateway_with_a_stage_key_json_and_sse(asgi_server, demo):
