@@ -142,8 +142,7 @@ def worker_factory(services_env, broker):
         proc.stop()
 
 
-@pytest.fixture(scope="session")
-def asgi_server(services_env, broker):
+def start_asgi(env: dict) -> tuple[Proc, str]:
     """A real uvicorn process serving the app against the test database and Redis."""
     port = free_port()
     proc = Proc(
@@ -159,7 +158,7 @@ def asgi_server(services_env, broker):
             str(settings.WS_SERVER_MAX_BYTES),
             "--no-access-log",
         ],
-        services_env,
+        env,
     ).start()
     base = f"http://127.0.0.1:{port}"
 
@@ -171,5 +170,11 @@ def asgi_server(services_env, broker):
 
     wait_for(up, 60, 0.2, "ASGI server")
     assert proc.process.poll() is None, proc.log_tail()
+    return proc, base
+
+
+@pytest.fixture(scope="session")
+def asgi_server(services_env, broker):
+    proc, base = start_asgi(services_env)
     yield base
     proc.stop()

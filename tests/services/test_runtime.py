@@ -1,8 +1,11 @@
 """The console and the gateway on a real uvicorn process with channels-redis and PostgreSQL."""
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import subprocess
 import time
 
 import httpx
@@ -16,6 +19,7 @@ from agents.demo import seed_demo_agent
 from agents.models import Conversation, Turn
 from lifecycle.access import access_for
 from rollouts.services.keys import stage_key_create
+from tests.services.conftest import start_asgi
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOCKETS = int(os.environ.get("LIFECYCLE_WS_SOCKETS", "200"))
@@ -118,6 +122,29 @@ def test_a_console_left_idle_keeps_answering(asgi_server, demo):
                     return frame["text"]
 
     assert asyncio.run(talk_after_a_pause()) == "Hello! How can I help you today?"
+
+
+def test_closed_consoles_leave_nothing_running_and_the_server_stops_at_once(services_env, broker, demo):
+    """Every consumer ends with its socket: a graceful shutdown waits for none of them.
+    (A blocking Redis read that swallowed its cancellation once kept them all alive.)"""
+    org, agent, token = demo
+    proc, base = start_asgi(services_env)
+    try:
+        url = (
+            base.replace("http://", "ws://")
+            + f"/ws/orgs/{org.slug}/agents/{agent.pk}/conversation/?token={token}"
+        )
+
+        async def some():
+            return await asyncio.gather(*(one_conversation(url, n) for n in range(20)))
+
+        assert len(asyncio.run(some())) == 20
+        os.killpg(proc.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.process.wait(timeout=10)
+        assert proc.process.poll() is not None, "still running 10 s after SIGTERM:\n" + proc.log_tail()
+    finally:
+        proc.stop()
 
 
 def test_the_gateway_with_a_stage_key_json_and_sse(asgi_server, demo):
