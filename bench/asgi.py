@@ -18,7 +18,11 @@ from lifecycle.routing import websocket_urlpatterns  # noqa: E402
 
 
 class Echo(AsyncWebsocketConsumer):
-    """Answers each user_message at once with an agent_response: no auth, no engine, no DB."""
+    """Answers each user_message at once with an agent_response: no auth, no engine, no DB.
+
+    Like the console, it does not subscribe to the channel layer."""
+
+    channel_layer_alias = None
 
     async def connect(self):
         self.seq = 0

@@ -39,6 +39,11 @@ class OrgScopedConsumer(AsyncWebsocketConsumer):
     stage_field: str | None = "stage"
     #: The rule for connecting (see lifecycle.api's rules).
     rule: Rule | None = None
+    #: No channel-layer subscription: these sockets talk only to their own client. One
+    #: would cost each socket a blocking Redis read, looped every 5 s, and channels-redis
+    #: on redis-py has been seen here to swallow that read's cancellation, leaving a
+    #: consumer running after its socket closed. A consumer that needs groups names a layer.
+    channel_layer_alias = None
 
     access: Access
     obj = None
