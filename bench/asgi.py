@@ -43,3 +43,7 @@ application = ProtocolTypeRouter(
         ),
     }
 )
+
+from lifecycle.asgi import settle_garbage_collector  # noqa: E402
+
+settle_garbage_collector()  # as the app's own entry point does
