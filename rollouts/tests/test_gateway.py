@@ -4,6 +4,8 @@ import asyncio
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from accounts.models import Stage
@@ -281,3 +283,18 @@ def test_a_message_costs_the_same_queries_however_long_the_conversation(world, d
         client.post(messages, {"text": "How many days do I have to return an item?"}, format="json")
     with django_assert_max_num_queries(7):
         assert client.post(messages, {"text": "hello"}, format="json").status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_a_message_is_three_statements_on_postgresql(world):
+    """As served: the key, the conversation, and one statement for the turns and totals.
+    (SQLite takes its write lock and commits around the insert and the update.)"""
+    agent, client, _ = live_setup(world)
+    lineage = agent.lineage.slug
+    cid = client.post(run_url("acme", lineage, "development"), {}, format="json").json()["conversation"]
+    messages = run_url("acme", lineage, "development", f"{cid}/messages/")
+    client.post(messages, {"text": "hello"}, format="json")  # compiles the version once
+    with CaptureQueriesContext(connection) as queries:
+        assert client.post(messages, {"text": "hello"}, format="json").status_code == 200
+    expected = 3 if connection.vendor == "postgresql" else 6
+    assert len(queries) == expected, [q["sql"][:80] for q in queries]
