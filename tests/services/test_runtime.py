@@ -116,10 +116,19 @@ def test_a_console_left_idle_keeps_answering(asgi_server, demo):
                 pass
             await asyncio.sleep(IDLE_SECONDS)
             await socket.send(json.dumps({"type": "user_message", "text": "hello"}))
-            while True:
+            answer = None
+            while answer is None:
                 frame = json.loads(await asyncio.wait_for(socket.recv(), timeout=30))
                 if frame["type"] == "agent_response":
-                    return frame["text"]
+                    answer = frame["text"]
+            # End it before closing: the server's last writes are then done before the
+            # test's database is emptied for the next one.
+            await socket.send(json.dumps({"type": "end_conversation"}))
+            while (
+                json.loads(await asyncio.wait_for(socket.recv(), timeout=30))["type"] != "conversation_ended"
+            ):
+                pass
+            return answer
 
     assert asyncio.run(talk_after_a_pause()) == "Hello! How can I help you today?"
 
