@@ -69,6 +69,16 @@ class Operation(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The delivery that runs the work holds a lease, renewed by progress and heartbeats:
+    # a redelivery while the lease is live leaves the running one alone; once it has
+    # expired (the worker died) a redelivery takes over.
+    lease_owner = models.CharField(max_length=64, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Running work stops at its next progress report or heartbeat once this is set.
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
 
     class Meta:
         ordering = ["-created_at"]
