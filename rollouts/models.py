@@ -62,3 +62,23 @@ class StageKey(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
+
+
+class StagePolicy(TenantModel):
+    """The rules for changes INTO one stage (API.md "Stage policy").
+
+    One row per stage, created on first write; a stage without a row has the default
+    document ("no rule", except `releases.required` for the org's last stage). The
+    document is validated by rollouts.policy before it is stored, so readers trust it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    stage = models.OneToOneField("accounts.Stage", on_delete=models.CASCADE, related_name="policy")
+    document = models.JSONField(default=dict)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"policy of {self.stage_id}"
