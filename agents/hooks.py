@@ -20,3 +20,28 @@ AGENT_ACTIONS: list[Callable] = []
 
 def agent_actions(access, agent) -> list[AgentAction]:
     return [action for provider in AGENT_ACTIONS for action in provider(access, agent)]
+
+
+# Called inside version_write's transaction, with the agent's row locked, as
+# callback(actor=, agent=, version=). Rollouts registers the one that makes a new version
+# live when the stage does not require releases: agents never decides what is served.
+VERSION_WRITTEN: list[Callable] = []
+
+
+def version_written(*, actor, agent, version) -> None:
+    for callback in VERSION_WRITTEN:
+        callback(actor=actor, agent=agent, version=version)
+
+
+# Each provider gets a list of agents and returns {agent id: summary of its active
+# release}; rollouts owns releases, the agent's API shows them.
+ACTIVE_RELEASES: list[Callable] = []
+
+
+def annotate_active_releases(agents) -> None:
+    """Set `active_release` (a summary dict, or None) on each agent, in one query per provider."""
+    found: dict = {}
+    for provider in ACTIVE_RELEASES:
+        found.update(provider(agents))
+    for agent in agents:
+        agent.active_release = found.get(agent.pk)

@@ -1,13 +1,26 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from lifecycle.serializers import SafeJSONField, StrictSerializer, UserRefSerializer
 
 from ..components import KIND_CHOICES
+from ..hooks import annotate_active_releases
 from ..models.testresult import TestResultStatus
 from ..secrets import mask
 from ..selectors import settings_spec
 from ..services.presence import MODULES
 from ..sync import updates_available
+
+
+class ActiveReleaseSerializer(serializers.Serializer):
+    """The agent's release in progress (rollouts owns releases; see …/releases/)."""
+
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    strategy = serializers.CharField()
+    stable_version = serializers.IntegerField(allow_null=True)
+    candidate_version = serializers.IntegerField()
+    weight = serializers.IntegerField()
 
 
 class AgentSerializer(serializers.Serializer):
@@ -18,6 +31,8 @@ class AgentSerializer(serializers.Serializer):
     stage = serializers.CharField(source="stage.slug", read_only=True)
     owner = UserRefSerializer(read_only=True)
     version = serializers.IntegerField(read_only=True)
+    live_version = serializers.IntegerField(read_only=True, allow_null=True)
+    release = serializers.SerializerMethodField()
     has_unsaved_changes = serializers.BooleanField(read_only=True)
     source_agent = serializers.UUIDField(source="source_agent_id", read_only=True, allow_null=True)
     updates_available = serializers.SerializerMethodField()
@@ -28,6 +43,12 @@ class AgentSerializer(serializers.Serializer):
 
     def get_updates_available(self, agent) -> bool:
         return updates_available(agent)
+
+    @extend_schema_field(ActiveReleaseSerializer(allow_null=True))
+    def get_release(self, agent) -> dict | None:
+        if not hasattr(agent, "active_release"):  # lists annotate a whole page at once
+            annotate_active_releases([agent])
+        return agent.active_release
 
     def get_settings(self, agent) -> dict:
         return settings_spec(agent)
@@ -127,6 +148,10 @@ class DiffItemSerializer(serializers.Serializer):
     name = serializers.CharField()
     change = serializers.ChoiceField(choices=["created", "updated", "deleted"])
     fields = serializers.ListField(child=serializers.DictField(), required=False)
+    before = serializers.JSONField(
+        allow_null=True, help_text="The spec in the base version (secrets masked)."
+    )
+    after = serializers.JSONField(allow_null=True, help_text="The spec in this version (secrets masked).")
 
 
 class DiffSerializer(serializers.Serializer):

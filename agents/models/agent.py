@@ -37,6 +37,9 @@ class Agent(TenantModel):
     version = models.PositiveIntegerField(default=0)
     # True when components changed after the latest version was saved.
     has_unsaved_changes = models.BooleanField(default=False)
+    # The saved version serving the stage's live traffic (the gateway), or none. Only the
+    # release service (rollouts) moves it: saving a version never does by itself.
+    live_version = models.PositiveIntegerField(null=True, blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -9,6 +9,7 @@ from lifecycle.access import Access
 from lifecycle.audit import audit_record
 from lifecycle.errors import Invalid, NotFound
 
+from ..hooks import version_written
 from ..models import Agent, AgentVersion, Component, Tombstone, VersionReason
 from ..versioning import contents_by_hash, current_entries, snapshot
 from .components import delete_components, require_change
@@ -40,6 +41,8 @@ def version_write(
         version=number, has_unsaved_changes=False, updated_at=timezone.now()
     )
     agent.version, agent.has_unsaved_changes = number, False
+    # Whether this version goes live now is the stage policy's call (rollouts).
+    version_written(actor=actor, agent=agent, version=version)
     return version
 
 
