@@ -31,7 +31,7 @@ from .selectors import (
     test_results_of,
     versions_of,
 )
-from .services.agents import agent_archive, agent_create, first_stage
+from .services.agents import agent_archive, agent_create, agent_unarchive, first_stage
 from .services.components import component_create, component_delete, component_update
 from .services.grants import GRANTABLE, can_share, grant_revoke, grant_set, grants_of
 from .services.presence import presence_active, presence_heartbeat
@@ -82,6 +82,7 @@ class AgentsPage(OrgPage):
             rows=[(agent, editors.get(agent.pk, [])) for agent in agents],
             can_create=self.access.has_stage_role(first_stage(self.org), "editor"),
             search=self.request.GET.get("search", ""),
+            archived=self.request.GET.get("archived", "") == "true",
         )
         return context
 
@@ -166,6 +167,7 @@ class AgentMixin:
             "can_edit": self.access.can("change", agent) and not agent.archived,
             "can_share": can_share(self.access, agent),
             "can_archive": self.access.can("delete", agent) and not agent.archived,
+            "can_unarchive": self.access.can("delete", agent) and agent.archived,
             "editors": [p for p in presence_active(agent) if p.user_id != self.request.user.pk],
             "actions": agent_actions(self.access, agent) if not agent.archived else [],
         }
@@ -419,3 +421,17 @@ class ArchivePage(AgentMixin, OrgPage):
         except DomainError as exc:
             flash_error(request, exc)
         return redirect(reverse("agents", kwargs={"org": self.org.slug}) + f"?stage={self.agent.stage.slug}")
+
+
+class UnarchivePage(AgentMixin, OrgPage):
+    """Undo an archive: the agent is back in its stage's list (409 if its lineage is active there)."""
+
+    http_method_names = ["post"]
+
+    def post(self, request, org, agent_id):
+        try:
+            agent_unarchive(access=self.access, agent=self.agent)
+            messages.success(request, f"Unarchived {self.agent.name}.")
+        except DomainError as exc:
+            flash_error(request, exc)
+        return redirect("agent", org=self.org.slug, agent_id=self.agent.pk)

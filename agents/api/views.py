@@ -27,7 +27,7 @@ from ..selectors import (
     test_results_of,
     versions_of,
 )
-from ..services.agents import agent_archive, agent_create, agent_update
+from ..services.agents import agent_archive, agent_create, agent_unarchive, agent_update
 from ..services.components import component_create, component_delete, component_update
 from ..services.grants import can_share, grant_revoke, grant_set, grants_of
 from ..services.presence import presence_active, presence_heartbeat
@@ -68,6 +68,7 @@ class AgentViewSet(OrgScopedViewSet):
         "retrieve": VIEW,
         "partial_update": CHANGE,
         "destroy": DELETE,
+        "unarchive": DELETE,  # whoever may archive may bring it back
         "export": VIEW,
         "restore": CHANGE,
         "import_document": Member(),
@@ -108,6 +109,13 @@ class AgentViewSet(OrgScopedViewSet):
     def destroy(self, request, org, pk):
         agent_archive(access=self.access, agent=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: s.AgentSerializer})
+    @action(detail=True, methods=["post"])
+    def unarchive(self, request, org, pk):
+        """Bring an archived agent back; 409 while its lineage has another active agent in the stage."""
+        agent = agent_unarchive(access=self.access, agent=self.get_object())
+        return Response(self._fresh(agent))
 
     @extend_schema(responses={200: s.ExportSerializer})
     @action(detail=True, methods=["get"])

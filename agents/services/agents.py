@@ -117,3 +117,39 @@ def agent_archive(*, access: Access, agent: Agent) -> Agent:
         agent.save(update_fields=["archived_at", "updated_at"])
         audit_record(org=access.org, actor=access.user, action="agent.archive", target=agent)
     return agent
+
+
+def agent_unarchive(*, access: Access, agent: Agent) -> Agent:
+    """Bring an archived agent back, unless its lineage has another active agent in that stage.
+
+    The same permission as archiving (delete), so whoever could archive by mistake can undo it.
+    """
+    if not access.can("delete", agent):
+        raise Forbidden("You cannot unarchive agents in this stage.")
+    with transaction.atomic():
+        # Lock the row so two unarchives (or an unarchive racing an archive) see one state.
+        agent = Agent.objects.for_org(access.org).select_for_update().get(pk=agent.pk)
+        if not agent.archived:
+            return agent
+        rival = (
+            Agent.objects.for_org(access.org)
+            .filter(lineage_id=agent.lineage_id, stage_id=agent.stage_id, archived_at__isnull=True)
+            .exclude(pk=agent.pk)
+            .first()
+        )
+        if rival is not None:
+            raise Conflict(
+                f"{rival.name} is the active agent of this lineage in {agent.stage.name}; "
+                "archive it first to bring this one back."
+            )
+        agent.archived_at = None
+        try:
+            # A savepoint: a rival promoted in the same instant trips the unique constraint.
+            with transaction.atomic():
+                agent.save(update_fields=["archived_at", "updated_at"])
+        except IntegrityError as exc:
+            raise Conflict(
+                f"Another agent of this lineage became active in {agent.stage.name}; archive it first."
+            ) from exc
+        audit_record(org=access.org, actor=access.user, action="agent.unarchive", target=agent)
+    return agent
