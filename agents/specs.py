@@ -16,6 +16,7 @@ from rest_framework import serializers
 from lifecycle.serializers import SafeJSONField, StrictSerializer
 
 from .components import KIND_NAMES, PULLED_LIVE_AGENT_MESSAGES, SETTINGS
+from .runtime import patterns
 
 TEXT = 20_000
 KNOWLEDGE_BODY_MAX = 100 * 1024
@@ -64,10 +65,14 @@ class SlotSpec(StrictSerializer):
 
 
 def _regex(value: str) -> str:
-    try:
-        re.compile(value)
-    except re.error as exc:
-        raise serializers.ValidationError(f"Not a valid regular expression: {exc}") from exc
+    # The engine runs patterns with RE2 (linear time, see runtime/patterns.py): what it
+    # cannot compile (backreferences, lookarounds) is refused here, not at talk time.
+    reason = patterns.check(value)
+    if reason is not None:
+        raise serializers.ValidationError(
+            f"Not a pattern the engine can run ({reason}). Patterns use RE2 syntax: "
+            "no backreferences or lookarounds."
+        )
     return value
 
 

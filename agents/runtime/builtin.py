@@ -19,6 +19,7 @@ from datetime import date, timedelta
 
 from .compile import Skill
 from .engine import Context
+from .patterns import compiled as compiled_pattern
 from .text import best_passage, estimate_tokens, similarity, tokens
 from .tools import ToolFailed, run_tool
 
@@ -37,7 +38,8 @@ def extract_slot(slot: dict, text: str, *, whole: bool = False):
     """A slot's value from free text, by its type; `whole` takes the message itself."""
     kind = slot.get("type", "string")
     if slot.get("pattern"):
-        match = re.search(slot["pattern"], text, re.IGNORECASE)
+        pattern = compiled_pattern(slot["pattern"])  # RE2: linear in the text
+        match = pattern.search(text) if pattern else None
         return (match.group(1) if match.groups() else match.group(0)) if match else None
     if kind == "email":
         match = EMAIL.search(text)

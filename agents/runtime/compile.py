@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from dataclasses import dataclass, field
 from ..models import Agent, AgentVersion, Component
 from ..secrets import reveal
 from ..versioning import contents_by_hash, current_entries
+from .patterns import Pattern
+from .patterns import compiled as compiled_pattern
 from .text import BM25, Document, tokens
 
 
@@ -25,7 +26,7 @@ class Skill:
     uid: str
     name: str
     utterances: list[set[str]]
-    patterns: list[re.Pattern]
+    patterns: list[Pattern]
     responses: list[str]
     slots: dict
     tool: str | None
@@ -71,7 +72,8 @@ def compile_rows(agent_id: str, version: int, draft: bool, rows) -> CompiledAgen
                     uid=str(uid),
                     name=name,
                     utterances=[set(tokens(u)) for u in spec.get("utterances", [])],
-                    patterns=[re.compile(p, re.IGNORECASE) for p in spec.get("patterns", [])],
+                    # RE2, linear time; a stored pattern it refuses is skipped (and logged).
+                    patterns=[c for c in map(compiled_pattern, spec.get("patterns", [])) if c],
                     responses=spec.get("responses", []),
                     slots=spec.get("slots", {}),
                     tool=spec.get("tool"),
