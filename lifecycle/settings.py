@@ -200,6 +200,10 @@ else:
 
 # A task SIGKILLed this many times (a poison message) is failed instead of retried.
 OPERATION_MAX_ATTEMPTS = env_int("OPERATION_MAX_ATTEMPTS", 5)
+# The delivery running an operation holds a lease this long, renewed by its progress
+# reports and heartbeats. A redelivery (the broker's visibility timeout, a worker lost)
+# while the lease is live leaves the work alone; once it lapses, it takes over.
+OPERATION_LEASE_SECONDS = env_int("OPERATION_LEASE_SECONDS", 60)
 
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {
@@ -277,7 +281,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["lifecycle.parsers.SafeJSONParser"],
     "DEFAULT_PAGINATION_CLASS": "lifecycle.pagination.OrderedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "lifecycle.schema.EnvelopeAutoSchema",

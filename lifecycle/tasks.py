@@ -11,11 +11,16 @@ class OperationTask(DjangoTask):
     ignore_result = True
 
 
-@shared_task(base=OperationTask, name="lifecycle.run_operation")
-def run_operation(org_id: str, operation_id: str) -> None:
+@shared_task(base=OperationTask, name="lifecycle.run_operation", bind=True)
+def run_operation(self, org_id: str, operation_id: str) -> None:
     from .operations import operation_execute
 
-    operation_execute(org_id=org_id, operation_id=operation_id)
+    look_again = operation_execute(org_id=org_id, operation_id=operation_id)
+    if look_again is not None and not self.request.is_eager:
+        # Another delivery holds a live lease (this is a redelivery past the broker's
+        # visibility timeout). Acknowledging this message may drop the only copy, so
+        # look again when that lease would lapse: if its worker died, this one takes over.
+        run_operation.apply_async((org_id, operation_id), countdown=look_again)
 
 
 @shared_task(name="lifecycle.purge_idempotency_keys", ignore_result=True)

@@ -53,7 +53,7 @@ def test_cancel_a_queued_operation_only_by_requester_or_admin(world, on_commit):
     assert_envelope(world.client("tester").post(OPS.format(org="acme") + f"{other.pk}/cancel/"), 404)
     response = world.client("tester").post(url)
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
-    assert AuditEvent.objects.for_org(world.acme).filter(action="operation.cancel").count() == 1
+    assert AuditEvent.objects.for_org(world.acme).filter(action="operation.cancelled").count() == 1
     # A cancelled operation is never run, even if its message is delivered.
     operation_execute(org_id=str(world.acme.id), operation_id=str(op.pk))
     op.refresh_from_db()
