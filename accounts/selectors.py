@@ -2,7 +2,7 @@
 
 import uuid
 
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from lifecycle.access import Access
 
@@ -39,6 +39,18 @@ def member_details(memberships: QuerySet[Membership], org) -> QuerySet[Membershi
 
 def stages_of(org) -> QuerySet[Stage]:
     return Stage.objects.for_org(org).order_by("position")
+
+
+def stages_with_agent_counts(org) -> list[Stage]:
+    """The stages in order, each with `agent_count`: its active agents (for the reorder warning).
+
+    Counted through the reverse relation by name so accounts needs no import of agents.
+    """
+    return list(
+        stages_of(org).annotate(
+            agent_count=Count("agents", filter=Q(agents__archived_at__isnull=True), distinct=True)
+        )
+    )
 
 
 def stage_roles_map(membership: Membership) -> dict[str, str]:

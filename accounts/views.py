@@ -16,7 +16,15 @@ from lifecycle.errors import DomainError, Throttled, Unauthenticated
 from lifecycle.ui import OrgPage, flash_error, form_errors_from
 
 from . import forms
-from .selectors import members_of, orgs_for_user, stage_roles_map, stages_of, token_of, tokens_of
+from .selectors import (
+    members_of,
+    orgs_for_user,
+    stage_roles_map,
+    stages_of,
+    stages_with_agent_counts,
+    token_of,
+    tokens_of,
+)
 from .services import auth as auth_services
 from .services.members import member_add, member_remove, member_update
 from .services.orgs import org_create
@@ -203,7 +211,16 @@ class StagesPage(OrgPage):
 
     def get_context_data(self, form=None, **kwargs):
         context = super().get_context_data(**kwargs)
-        context.update(stages=list(stages_of(self.org)), form=form or forms.StageForm())
+        stages = stages_with_agent_counts(self.org)
+        # Moving a stage swaps it with its neighbour: warn when either holds agents, since
+        # their promotion path changes.
+        for i, stage in enumerate(stages):
+            up = stages[i - 1] if i > 0 else None
+            down = stages[i + 1] if i + 1 < len(stages) else None
+            stage.held_up = stage.agent_count + (up.agent_count if up else 0)
+            stage.held_down = stage.agent_count + (down.agent_count if down else 0)
+            stage.neighbour_up, stage.neighbour_down = up, down
+        context.update(stages=stages, form=form or forms.StageForm())
         return context
 
     def post(self, request, org):

@@ -45,3 +45,18 @@ def annotate_active_releases(agents) -> None:
         found.update(provider(agents))
     for agent in agents:
         agent.active_release = found.get(agent.pk)
+
+
+# Each guard gets (access=, kind=, agent=, override_freeze=) before a change lands in the
+# agent's own stage (kind "restore"), raises the stage's refusal (423 frozen, 409
+# gate_failed, 403 for an override by a non-admin) and returns what to record of its
+# decision. rollouts registers the stage-policy decision here; agents cannot import it.
+CHANGE_GUARDS: list[Callable] = []
+
+
+def change_guard(*, access, kind: str, agent, override_freeze=None) -> dict:
+    """Ask every registered guard; the merged records go into the change's audit entry."""
+    recorded: dict = {}
+    for guard in CHANGE_GUARDS:
+        recorded.update(guard(access=access, kind=kind, agent=agent, override_freeze=override_freeze) or {})
+    return recorded

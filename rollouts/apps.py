@@ -13,3 +13,9 @@ class RolloutsConfig(AppConfig):
 
         if views.rollout_actions not in AGENT_ACTIONS:
             AGENT_ACTIONS.append(views.rollout_actions)
+        from agents.hooks import CHANGE_GUARDS
+
+        from .decision import agent_change_guard
+
+        if agent_change_guard not in CHANGE_GUARDS:
+            CHANGE_GUARDS.append(agent_change_guard)

@@ -137,9 +137,19 @@ class VersionCreateSerializer(StrictSerializer):
         output = VersionSerializer
 
 
+class RestoreOverrideSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500)
+
+
 class RestoreSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1)
     changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    override_freeze = RestoreOverrideSerializer(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Org owners and admins only: restore inside a freeze window, with a reason (audited).",
+    )
 
 
 class DiffItemSerializer(serializers.Serializer):

@@ -138,6 +138,7 @@ class AgentViewSet(OrgScopedViewSet):
             changelog=data.validated_data["changelog"],
         )
         return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
+            override_freeze=data.validated_data["override_freeze"],
 
     @extend_schema(request=s.ExportSerializer, responses={201: s.AgentSerializer})
     @action(detail=False, methods=["post"], url_path="import")

@@ -9,7 +9,7 @@ from lifecycle.access import Access
 from lifecycle.audit import audit_record
 from lifecycle.errors import Invalid, NotFound
 
-from ..hooks import version_written
+from ..hooks import change_guard, version_written
 from ..models import Agent, AgentVersion, Component, Tombstone, VersionReason
 from ..versioning import contents_by_hash, current_entries, snapshot
 from .components import delete_components, require_change
@@ -63,12 +63,16 @@ def version_save(*, access: Access, agent: Agent, changelog: str = "") -> AgentV
     return version
 
 
-def version_restore(*, access: Access, agent: Agent, number: int, changelog: str = "") -> AgentVersion:
+def version_restore(
+    *, access: Access, agent: Agent, number: int, changelog: str = "", override_freeze: dict | None = None
+) -> AgentVersion:
     """Make the working copy what version `number` held, and save that as a new version."""
     require_change(access, agent)
     source = AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=number).first()
     if source is None:
         raise Invalid(fields={"version": [f"This agent has no version {number}."]})
+    # The stage's policy (freeze windows, gate) is asked through a hook: rollouts owns it.
+    decided = change_guard(access=access, kind="restore", agent=agent, override_freeze=override_freeze)
     with transaction.atomic():
         apply_manifest(agent, source.manifest.entries)
         version = version_write(
@@ -83,7 +87,7 @@ def version_restore(*, access: Access, agent: Agent, number: int, changelog: str
             actor=access.user,
             action="version.restore",
             target=agent,
-            changes={"restored": number, "version": version.number},
+            changes={"restored": number, "version": version.number, **decided},
         )
     return version
 

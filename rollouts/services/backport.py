@@ -19,6 +19,7 @@ from lifecycle.access import Access
 from lifecycle.audit import audit_record
 from lifecycle.errors import Conflict, Forbidden, Invalid
 
+from ..decision import change_decide, decision_record
 from ..models import Backport, BackportStatus
 from .promotion import require_confirmation
 
@@ -153,12 +154,23 @@ def _decide(access: Access, backport: Backport) -> Backport:
     return backport
 
 
-def backport_apply(*, access: Access, backport: Backport, confirm) -> Backport:
+def backport_apply(*, access: Access, backport: Backport, confirm, override_freeze: dict | None = None) -> Backport:
     _decide(access, backport)
     require_confirmation(confirm)
     target = backport.target_agent
     require_change(access, target)
+    # The first stage's policy decides (freeze, gate on the agent itself); no operation
+    # runs later, so this one answer is the decision that is stored.
+    decision = change_decide(
+        access=access,
+        kind="backport",
+        agent=target,
+        target_stage=target.stage,
+        override_freeze=override_freeze,
+    )
+    decision.raise_for_blockers()
     with transaction.atomic():
+        decision_record(access=access, decision=decision, target=target)
         locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
         if locked.status != BackportStatus.OPEN:
             raise Conflict(f"This back-port is already {locked.status}.")
@@ -215,7 +227,12 @@ def backport_apply(*, access: Access, backport: Backport, confirm) -> Backport:
             action="backport.apply",
             target=locked,
             target_repr=target.name,
-            changes={"created": len(creates), "updated": len(updates), "version": version.number},
+            changes={
+                "created": len(creates),
+                "updated": len(updates),
+                "version": version.number,
+                "decision": decision.to_json(),
+            },
         )
     return locked
 

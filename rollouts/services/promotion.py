@@ -29,7 +29,7 @@ from lifecycle.operations import (
     operation_start,
 )
 
-from .. import hooks
+from ..decision import change_decide, change_recheck, decision_record
 
 KIND = "agent.promote"
 
@@ -85,7 +85,13 @@ def exclusive_key(agent: Agent, stage: Stage) -> str:
 
 
 def agent_promote(
-    *, access: Access, agent: Agent, confirm, changelog: str = "", acknowledge_editors: bool = False
+    *,
+    access: Access,
+    agent: Agent,
+    confirm,
+    changelog: str = "",
+    acknowledge_editors: bool = False,
+    override_freeze: dict | None = None,
 ) -> Operation:
     """Check and reserve a promotion of `agent` into the next stage; the clone runs as an operation."""
     target = next_stage(agent.stage)
@@ -97,17 +103,24 @@ def agent_promote(
     if agent.archived:
         raise Conflict("An archived agent cannot be promoted.")
     require_no_clone(agent, target)
-    request = hooks.PromotionRequest(access=access, agent=agent, target_stage=target)
-    hooks.check_freeze(request)
-    hooks.check_gates(request)
+    decision = change_decide(
+        access=access, kind="promote", agent=agent, target_stage=target, override_freeze=override_freeze
+    )
+    decision.raise_for_blockers()
     require_no_editors(access, agent, acknowledge_editors)
-    status = OperationStatus.AWAITING_APPROVAL if hooks.approval_required(request) else OperationStatus.QUEUED
+    status = OperationStatus.AWAITING_APPROVAL if decision.approvals_required else OperationStatus.QUEUED
     with transaction.atomic():
         operation = operation_start(
             org=access.org,
             actor=access.user,
             kind=KIND,
-            params={"source_agent": str(agent.pk), "target_stage": str(target.pk), "changelog": changelog},
+            params={
+                "source_agent": str(agent.pk),
+                "target_stage": str(target.pk),
+                "changelog": changelog,
+                "override_freeze": override_freeze,
+                "decision": decision.to_json(),
+            },
             stage=target,
             target=agent,
             exclusive_key=exclusive_key(agent, target),
@@ -118,6 +131,7 @@ def agent_promote(
         # (and released its reservation) since the check above. Each statement sees
         # what is committed, so a clone committed by now is seen here.
         require_no_clone(agent, target)
+        decision_record(access=access, decision=decision, target=agent)
         audit_record(
             org=access.org,
             actor=access.user,
@@ -128,6 +142,7 @@ def agent_promote(
                 "to": target.slug,
                 "operation": str(operation.pk),
                 "status": status,
+                "decision": decision.to_json(),
             },
         )
     return operation
@@ -145,6 +160,10 @@ def promote_run(operation: Operation) -> dict:
     )
     target_stage = Stage.objects.for_org(org_id).get(pk=operation.params["target_stage"])
     promoter = operation.requested_by
+    # Asked again now: a window may have opened, or the gate changed, since the request.
+    decision = change_recheck(
+        operation=operation, kind="promote", agent=source, target_stage=target_stage, target=source
+    )
     operation_progress(operation, 5)
     with transaction.atomic():
         if active_agent_in(source, target_stage) is not None:
@@ -189,6 +208,7 @@ def promote_run(operation: Operation) -> dict:
                 "source_agent": str(source.pk),
                 "source_version": source.version,
                 "components": copied,
+                "decision": decision.to_json(),
             },
         )
         clone = Agent.objects.for_org(org_id).select_related("lineage", "stage", "owner").get(pk=clone.pk)

@@ -33,12 +33,14 @@ from lifecycle.audit import audit_record
 from lifecycle.errors import Conflict, Forbidden, Invalid, NotFound
 from lifecycle.operations import (
     Operation,
+    OperationStatus,
     operation_finish,
     operation_handler,
     operation_progress,
     operation_start,
 )
 
+from ..decision import change_decide, change_recheck, decision_record
 from .promotion import require_confirmation, require_no_editors
 
 KIND = "agent.pull"
@@ -107,6 +109,7 @@ def pull_request(
     overwrite=(),
     changelog: str = "",
     acknowledge_editors: bool = False,
+    override_freeze: dict | None = None,
 ) -> Operation:
     """Check a pull and start it as an operation."""
     if not access.has_stage_role(agent.stage_id, "manager"):
@@ -127,6 +130,11 @@ def pull_request(
         errors["overwrite"] = [f"Not a conflict in this pull: {', '.join(bad_overwrite)}."]
     if errors:
         raise Invalid(fields=errors)
+    # The gate is the source's: what is pulled must have earned its way, as in a promotion.
+    decision = change_decide(
+        access=access, kind="pull", agent=source, target_stage=agent.stage, override_freeze=override_freeze
+    )
+    decision.raise_for_blockers()
     require_no_editors(access, agent, acknowledge_editors)
     with transaction.atomic():
         operation = operation_start(
@@ -139,18 +147,29 @@ def pull_request(
                 "exclude": sorted(map(str, exclude)),
                 "overwrite": sorted(map(str, overwrite)),
                 "changelog": changelog,
+                "override_freeze": override_freeze,
+                "decision": decision.to_json(),
             },
             stage=agent.stage,
             target=agent,
             exclusive_key=f"pull:{agent.pk}",
+            status=(
+                OperationStatus.AWAITING_APPROVAL if decision.approvals_required else OperationStatus.QUEUED
+            ),
             conflict_message="A pull into this agent is already under way.",
         )
+        decision_record(access=access, decision=decision, target=agent)
         audit_record(
             org=access.org,
             actor=access.user,
             action="agent.pull.request",
             target=agent,
-            changes={"from": source.stage.slug, "operation": str(operation.pk)},
+            changes={
+                "from": source.stage.slug,
+                "operation": str(operation.pk),
+                "status": operation.status,
+                "decision": decision.to_json(),
+            },
         )
     return operation
 
@@ -162,6 +181,10 @@ def pull_run(operation: Operation) -> dict:
     target = Agent.objects.for_org(org_id).select_related("stage").get(pk=params["agent"])
     source = Agent.objects.for_org(org_id).select_related("stage").get(pk=params["source_agent"])
     exclude, overwrite = set(params.get("exclude", [])), set(params.get("overwrite", []))
+    # Asked again now: a window may have opened, or the gate changed, since the request.
+    decision = change_recheck(
+        operation=operation, kind="pull", agent=source, target_stage=target.stage, target=target
+    )
     operation_progress(operation, 5)
     with transaction.atomic():
         # Lock the target: two pulls, or a pull and an edit, never interleave.
@@ -218,6 +241,7 @@ def pull_run(operation: Operation) -> dict:
                 "source_version": source.version,
                 **summary,
                 "version": version.number,
+                "decision": decision.to_json(),
             },
         )
         result = {

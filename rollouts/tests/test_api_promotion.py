@@ -4,9 +4,7 @@ from agents.models import Agent, AgentVersion, Component
 from agents.services.presence import presence_heartbeat
 from agents.tests.helpers import AgentChildTests
 from lifecycle.audit import AuditEvent
-from lifecycle.errors import Frozen, GateFailed
 from lifecycle.operations import Operation
-from rollouts import hooks
 from rollouts.api.views import PromoteView
 from tests.api_mixin import assert_envelope
 from tests.factories import add_component, knowledge, make_agent, promote, run_operation_now, skill
@@ -157,43 +155,6 @@ def test_the_last_stage_has_nowhere_to_go(world):
     assert_envelope(
         world.client("admin").post(url(current), {"confirm": "accept"}, format="json"), 409, "conflict"
     )
-
-
-def test_hooks_for_freeze_gates_and_approvals(world):
-    source = full_agent(world)
-
-    def frozen(request):
-        raise Frozen("Testing is frozen until Monday.", details={"window": {"until": "monday"}})
-
-    def gate(request):
-        raise GateFailed(
-            details={"checks": [{"name": "accuracy", "actual": 0.8, "required": 0.95, "passed": False}]}
-        )
-
-    hooks.FREEZE_CHECKS.append(frozen)
-    try:
-        body = assert_envelope(
-            world.client("tester").post(url(source), {"confirm": "accept"}, format="json"), 423, "frozen"
-        )
-        assert body["error"]["details"]["window"] == {"until": "monday"}
-    finally:
-        hooks.FREEZE_CHECKS.remove(frozen)
-    hooks.GATE_CHECKS.append(gate)
-    try:
-        body = assert_envelope(
-            world.client("tester").post(url(source), {"confirm": "accept"}, format="json"), 409, "gate_failed"
-        )
-        assert body["error"]["details"]["checks"][0]["name"] == "accuracy"
-    finally:
-        hooks.GATE_CHECKS.remove(gate)
-    hooks.APPROVAL_RULES.append(lambda request: True)
-    try:
-        waiting = world.client("tester").post(url(source), {"confirm": "accept"}, format="json")
-        assert waiting.status_code == 202 and waiting.json()["operation"]["status"] == "awaiting_approval"
-        run_operation_now(Operation.objects.for_org(world.acme).get(pk=waiting.json()["operation"]["id"]))
-        assert not Agent.objects.for_org(world.acme).filter(stage__slug="testing").exists()
-    finally:
-        hooks.APPROVAL_RULES.pop()
 
 
 def test_promote_query_count_does_not_depend_on_component_count(world, django_assert_max_num_queries):

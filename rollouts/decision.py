@@ -1,0 +1,286 @@
+"""One decision for every change into a stage (DESIGN.md §8).
+
+Promote, pull, back-port apply, restore and release ask `change_decide` of the target
+stage's policy before they start, and again when their operation runs: is a freeze
+window open (423 unless an org owner/admin overrides it with a reason), how does every
+gate check fare (409 `gate_failed`, listing all of them), and how many approvals the
+change needs (202 `awaiting_approval`). The decision is stored with the operation and
+in the audit entry, so the log shows why a change was let through.
+
+Which kind asks what (API.md): the gate is evaluated on the source agent for promote
+and pull, and on the agent itself for release, restore and back-port; approvals apply
+to promote, pull and release, the kinds that run as operations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from accounts.models import Stage
+from agents.models import Agent, Conversation
+from lifecycle.access import Access
+from lifecycle.audit import audit_record
+from lifecycle.errors import Forbidden, Frozen, GateFailed, Invalid
+
+from .policy import WEEKDAYS, effective_document, window_times
+
+KINDS = ("promote", "pull", "backport", "restore", "release")
+APPROVAL_KINDS = ("promote", "pull", "release")
+NO_DATA = "no data"
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: str
+    stage: str  # the target stage's slug
+    agent: str  # the agent the gate was evaluated on
+    decided_at: str
+    # {"window": {"id", "reason", "ends_at"}, "overridden": bool, "override": {"by", "reason"} | None}
+    freeze: dict | None = None
+    checks: tuple = ()
+    gate_mode: str = "any"
+    gate_passed: bool = True
+    approvals_required: int = 0
+    details: dict = field(default_factory=dict)
+
+    @property
+    def frozen(self) -> bool:
+        return self.freeze is not None and not self.freeze["overridden"]
+
+    @property
+    def overridden(self) -> bool:
+        return self.freeze is not None and self.freeze["overridden"]
+
+    def raise_for_blockers(self) -> None:
+        """Frozen (423) first, then GateFailed (409) with every check, as API.md orders them."""
+        if self.frozen:
+            window = self.freeze["window"]
+            reason = f" ({window['reason']})" if window.get("reason") else ""
+            raise Frozen(
+                f"{self.stage} is frozen until {window['ends_at']}{reason}.",
+                details={"window": window},
+            )
+        if not self.gate_passed:
+            failing = ", ".join(check["name"] for check in self.checks if not check["passed"])
+            raise GateFailed(f"The {self.stage} gate failed: {failing}.", details={"checks": [*self.checks]})
+
+    def to_json(self) -> dict:
+        return {
+            "kind": self.kind,
+            "stage": self.stage,
+            "agent": self.agent,
+            "decided_at": self.decided_at,
+            "freeze": self.freeze,
+            "checks": [dict(check) for check in self.checks],
+            "gate_mode": self.gate_mode,
+            "gate_passed": self.gate_passed,
+            "approvals_required": self.approvals_required,
+        }
+
+
+# --- freeze windows ---------------------------------------------------------------------
+def _weekly_occurrences(window: dict, now: datetime):
+    """(start, end) of the weekly window's occurrences that could contain `now`, aware.
+
+    Each occurrence is built in the window's own zone from local dates and times, so a
+    window from Friday 12:00 to Monday 08:00 keeps its wall-clock edges across a DST
+    change (the occurrence is then an hour longer or shorter in absolute time).
+    """
+    zone = ZoneInfo(window["timezone"])
+    start_time, end_time = window_times(window)
+    local_today = now.astimezone(zone).date()
+    for day in window["days"]:
+        start_index = WEEKDAYS.index(day)
+        end_day = window.get("end_day")
+        if end_day is None:
+            offset = 0 if end_time > start_time else 1
+        else:
+            offset = (WEEKDAYS.index(end_day) - start_index) % 7
+            if offset == 0 and end_time <= start_time:
+                offset = 7
+        # The last two starts on this weekday on or before today cover any window up to a week.
+        back = (local_today.weekday() - start_index) % 7
+        for weeks in (0, 1):
+            start_date: date = local_today - timedelta(days=back + 7 * weeks)
+            end_date = start_date + timedelta(days=offset)
+            start = datetime.combine(start_date, start_time, tzinfo=zone)
+            end = datetime.combine(end_date, end_time, tzinfo=zone)
+            yield start, end
+
+
+def open_window(windows: list[dict], now: datetime | None = None) -> dict | None:
+    """The freeze window open at `now` as {"id", "reason", "ends_at"}, or None.
+
+    When several are open, the one ending last is reported: that is when changes resume.
+    """
+    now = now or timezone.now()
+    found = None
+    for window in windows:
+        if window["kind"] == "once":
+            starts, ends = parse_datetime(window["starts_at"]), parse_datetime(window["ends_at"])
+            spans = [(starts, ends)]
+        else:
+            spans = _weekly_occurrences(window, now)
+        for start, end in spans:
+            if start <= now < end and (found is None or end > found[1]):
+                found = (window, end)
+    if found is None:
+        return None
+    window, end = found
+    return {
+        "id": window["id"],
+        "reason": window.get("reason") or "",
+        "ends_at": end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+# --- gate checks ------------------------------------------------------------------------
+def _check(name: str, actual, required, passed: bool) -> dict:
+    return {"name": name, "actual": actual, "required": required, "passed": bool(passed)}
+
+
+def gate_checks(gate: dict, agent: Agent, now: datetime | None = None) -> tuple[list[dict], bool]:
+    """Every configured check of the gate on `agent`, and whether the gate passes.
+
+    min_executions and min_days combine by `mode` ("any": either suffices); every other
+    configured check must pass. Checks whose data later work provides (accuracy, red
+    team, soak, error rate) report "no data" and fail: missing data is never a pass.
+    """
+    now = now or timezone.now()
+    checks, volume = [], []
+    if gate.get("min_executions") is not None:
+        executions = (
+            Conversation.objects.for_org(agent.org_id)
+            .filter(agent=agent, stage_id=agent.stage_id, source__in=gate["count_sources"])
+            .count()
+        )
+        volume.append(
+            _check("min_executions", executions, gate["min_executions"], executions >= gate["min_executions"])
+        )
+    if gate.get("min_days") is not None:
+        days = round((now - agent.created_at).total_seconds() / 86400, 2)
+        volume.append(_check("min_days", days, gate["min_days"], days >= gate["min_days"]))
+    checks += volume
+    if gate.get("required_suites"):
+        checks.append(_check("required_suites", NO_DATA, gate["required_suites"], False))
+    for name in ("min_accuracy", "max_attack_success_rate", "max_error_rate"):
+        if gate.get(name) is not None:
+            checks.append(_check(name, NO_DATA, gate[name], False))
+    if gate.get("require_soak"):
+        checks.append(_check("require_soak", NO_DATA, True, False))
+    if volume:
+        combine = any if gate.get("mode", "any") == "any" else all
+        volume_passed = combine(check["passed"] for check in volume)
+    else:
+        volume_passed = True
+    others = [check for check in checks if check not in volume]
+    return checks, volume_passed and all(check["passed"] for check in others)
+
+
+# --- the decision -----------------------------------------------------------------------
+def _override(access: Access, override_freeze) -> dict | None:
+    if override_freeze is None:
+        return None
+    if not access.is_admin:
+        raise Forbidden("Only org owners and admins may override a freeze window.")
+    reason = override_freeze.get("reason") if isinstance(override_freeze, dict) else None
+    if not isinstance(reason, str) or not reason.strip():
+        raise Invalid(fields={"override_freeze.reason": ["Give the reason for overriding the freeze."]})
+    return {"by": access.user_ref, "reason": reason.strip()[:500]}
+
+
+def change_decide(
+    *,
+    access: Access,
+    kind: str,
+    agent: Agent,
+    target_stage: Stage,
+    override_freeze: dict | None = None,
+    now: datetime | None = None,
+) -> Decision:
+    """Ask the target stage's policy about a change; raises nothing but 403/400 on a bad override.
+
+    `agent` is what the gate is evaluated on: the source agent for promote and pull, the
+    agent itself for release, restore and back-port.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown change kind {kind!r}")
+    override = _override(access, override_freeze)
+    now = now or timezone.now()
+    document = effective_document(target_stage)
+    window = open_window(document["freeze_windows"], now)
+    freeze = None
+    if window is not None:
+        freeze = {"window": window, "overridden": override is not None, "override": override}
+    checks, passed = gate_checks(document["gate"], agent, now)
+    return Decision(
+        kind=kind,
+        stage=target_stage.slug,
+        agent=str(agent.pk),
+        decided_at=now.isoformat(),
+        freeze=freeze,
+        checks=tuple(checks),
+        gate_mode=document["gate"].get("mode", "any"),
+        gate_passed=passed,
+        approvals_required=document["approvals"]["required"] if kind in APPROVAL_KINDS else 0,
+    )
+
+
+def decision_record(*, access: Access, decision: Decision, target) -> None:
+    """Audit an overridden freeze with its reason (call inside the change's transaction)."""
+    if decision.overridden:
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="stage.freeze_overridden",
+            target=target,
+            changes={
+                "kind": decision.kind,
+                "stage": decision.stage,
+                "window": decision.freeze["window"],
+                "reason": decision.freeze["override"]["reason"],
+            },
+        )
+
+
+def change_recheck(*, operation, kind: str, agent: Agent, target_stage: Stage, target) -> Decision:
+    """Ask again when the operation runs: a window opened (or a gate now failing) since the
+    request fails the operation, and the refusal is audited."""
+    from lifecycle.access import access_for
+
+    access = access_for(operation.requested_by, operation.org)
+    override = operation.params.get("override_freeze")
+    decision = change_decide(
+        access=access, kind=kind, agent=agent, target_stage=target_stage, override_freeze=override
+    )
+    try:
+        decision.raise_for_blockers()
+    except (Frozen, GateFailed) as exc:
+        audit_record(
+            org=operation.org,
+            actor=operation.requested_by,
+            action=f"{operation.kind}.blocked",
+            target=target,
+            changes={
+                "operation": str(operation.pk),
+                "code": exc.default_code,
+                "decision": decision.to_json(),
+            },
+        )
+        raise
+    return decision
+
+
+def agent_change_guard(*, access: Access, kind: str, agent: Agent, override_freeze=None) -> dict:
+    """The CHANGE_GUARDS entry (agents.hooks): a change agents makes into the agent's own stage."""
+    decision = change_decide(
+        access=access, kind=kind, agent=agent, target_stage=agent.stage, override_freeze=override_freeze
+    )
+    decision.raise_for_blockers()
+    decision_record(access=access, decision=decision, target=agent)
+    return {"decision": decision.to_json()}
