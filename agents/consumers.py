@@ -22,6 +22,7 @@ from django.conf import settings
 from lifecycle.api import ObjectAction, Rule
 from lifecycle.consumers import OrgScopedConsumer
 from lifecycle.errors import DomainError
+from lifecycle.serializers import MAX_JSON_DEPTH, find_unstorable
 
 from .models import Agent, ConversationSource
 from .models.testresult import TestResultStatus
@@ -103,17 +104,44 @@ class ConversationConsumer(OrgScopedConsumer):
             await self.emit({"type": "error", "code": exc.code, "message": exc.message})
         except DomainError as exc:
             await self.emit({"type": "error", "code": exc.default_code, "message": exc.message})
+        except Exception:
+            # A frame we failed on is that frame's error, not the end of the socket.
+            logger.exception("the console failed on a frame")
+            await self.emit(
+                {"type": "error", "code": "internal_error", "message": "That frame could not be handled."}
+            )
 
     def _parse(self, text_data, bytes_data) -> dict:
-        raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", errors="replace")
-        if len(raw.encode()) > settings.WS_MAX_FRAME_BYTES:
+        size = len(text_data) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:  # characters ≤ bytes: a cheap first cut
+            raise FrameError("too_large", f"Frames are at most {settings.WS_MAX_FRAME_BYTES} bytes.")
+        try:
+            # Strict: text that is not UTF-8 is refused here, not stored to fail later.
+            raw = text_data if text_data is not None else (bytes_data or b"").decode("utf-8")
+            encoded = raw.encode("utf-8")
+        except UnicodeError as exc:
+            raise FrameError("invalid", "Frames are UTF-8 text.") from exc
+        if len(encoded) > settings.WS_MAX_FRAME_BYTES:
             raise FrameError("too_large", f"Frames are at most {settings.WS_MAX_FRAME_BYTES} bytes.")
         try:
             frame = json.loads(raw)
+        except RecursionError as exc:  # deep nesting: refused, the socket stays open
+            raise FrameError("malformed", "Frames are JSON objects, nested at most a few levels.") from exc
         except ValueError as exc:
             raise FrameError("malformed", "Frames are JSON objects.") from exc
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             raise FrameError("malformed", "Frames are JSON objects with a string `type`.")
+        # `\u0000` and `\ud800` are valid JSON escapes, yet no turn, variable or note can
+        # be stored with them: one such row once made the shared turn writer drop every
+        # socket's batch. Refused anywhere in the frame (text, dynamic_variables keys and
+        # values, overrides, notes), as is absurd nesting.
+        bad = find_unstorable(frame)
+        if bad is not None:
+            raise FrameError(
+                "invalid",
+                f"`{bad}`: text must be UTF-8 without NUL or unpaired surrogates, "
+                f"nested at most {MAX_JSON_DEPTH} levels.",
+            )
         return frame
 
     async def on_conversation_initiation_client_data(self, frame):

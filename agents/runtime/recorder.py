@@ -4,6 +4,7 @@ response path.
 Each console session hands its finished turns here; one task per event loop writes all
 of them in a single transaction every FLUSH_SECONDS. Saving a result, ending a
 conversation or closing the socket flushes at once, so nothing is lost on the way out.
+A batch that fails is written again row by row: a bad row loses only itself.
 """
 
 from __future__ import annotations
@@ -58,9 +59,39 @@ class TurnRecorder:
 def _write(rows) -> None:
     close_old_connections()
     try:
-        conversations_record(rows, totals=False)
+        try:
+            conversations_record(rows, totals=False)
+        except Exception:
+            # One bad row (text the database cannot store, a turn number already taken)
+            # fails the whole batch: every open socket's turns, of every org. Write them
+            # again one by one, so only the bad row is lost.
+            logger.warning("a batch of console turns failed; writing them one by one", exc_info=True)
+            _write_one_by_one(rows)
     finally:
         close_old_connections()
+
+
+def _write_one_by_one(rows) -> None:
+    for conversation, turns, state in rows:
+        for turn in turns:
+            try:
+                conversations_record([(conversation, [turn], None)], totals=False)
+            except Exception:
+                logger.exception(
+                    "dropped console turn %s of conversation %s (org %s)",
+                    turn.get("index"),
+                    conversation.pk,
+                    conversation.org_id,
+                )
+        if state is not None:
+            try:
+                conversations_record([(conversation, [], state)], totals=False)
+            except Exception:
+                logger.exception(
+                    "dropped the engine state of conversation %s (org %s)",
+                    conversation.pk,
+                    conversation.org_id,
+                )
 
 
 _recorders: dict = {}

@@ -6,6 +6,8 @@ end users steering outbound calls.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import subprocess
 import sys
@@ -14,11 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from agents.models import Component
+from accounts.services.auth import token_create
+from agents.models import Component, Conversation, Turn
 from agents.runtime.compile import CACHE, compile_working_copy
 from agents.runtime.patterns import Pattern, PatternError
+from agents.runtime.recorder import recorder
+from lifecycle.asgi import application
 from tests.api_mixin import assert_envelope
-from tests.factories import add_component, make_agent, skill
+from tests.factories import add_component, make_agent, make_world, owner_access, skill
+from tests.ws import WebsocketCommunicator
 
 ROOT = Path(__file__).resolve().parents[2]
 EVIL = r"^(a+)+$"
@@ -114,3 +120,123 @@ def test_the_pattern_wrapper_matches_like_re_did():
     assert Pattern("x").search("\ud800 x").group(0) == "x"  # never raises on bad text
     with pytest.raises(PatternError):
         Pattern(r"(a)\1")
+
+
+# --- the console's edge and its shared turn writer -------------------------------------
+async def _connect(url):
+    communicator = WebsocketCommunicator(application, url)
+    connected, _ = await communicator.connect()
+    assert connected
+    return communicator
+
+
+async def _frames_until(communicator, kind: str, timeout: float = 5) -> list[dict]:
+    seen = []
+    while True:
+        frame = json.loads(await communicator.receive_from(timeout=timeout))
+        seen.append(frame)
+        if frame["type"] == kind:
+            return seen
+
+
+def _console_world():
+    CACHE.clear()
+    world = make_world()
+    consoles = {}
+    for org in (world.acme, world.globex):
+        agent = make_agent(org, "Console bot")
+        add_component(agent, "skill", "greet", skill(["hello"], ["Hi {{name}}!"]))
+        owner = owner_access(org).user
+        consoles[org.slug] = (agent, token_create(user=owner, name="ws")[1])
+    return world, consoles
+
+
+def _url(org_slug, agent, key):
+    return f"/ws/orgs/{org_slug}/agents/{agent.pk}/conversation/?token={key}"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_unstorable_text_in_any_frame_field_is_an_error_frame_and_the_socket_stays_open(settings):
+    settings.WS_MAX_FRAME_BYTES = 1024 * 1024  # so the deep frame reaches the parser
+    _world, consoles = await asyncio.to_thread(_console_world)
+    agent, key = consoles["acme"]
+    communicator = await _connect(_url("acme", agent, key))
+    deep = '{"type": "user_message", "text": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    cases = [
+        ('{"type": "user_message", "text": "hi \\ud800"}', "invalid"),
+        ('{"type": "user_message", "text": "hi \\u0000"}', "invalid"),
+        ('{"type": "contextual_update", "text": "\\udfff"}', "invalid"),
+        (
+            json.dumps({"type": "conversation_initiation_client_data", "dynamic_variables": {"n": "a\x00"}}),
+            "invalid",
+        ),
+        ('{"type": "conversation_initiation_client_data", "dynamic_variables": {"\\ud800": "x"}}', "invalid"),
+        (
+            '{"type": "conversation_initiation_client_data",'
+            ' "conversation_config_override": {"agent": {"first_message": "\\ud83d"}}}',
+            "invalid",
+        ),
+        ('{"type": "save_test_result", "rating": 3, "notes": "\\u0000"}', "invalid"),
+        (deep, "malformed"),
+        ('{"type": "user_message", "text": ' + "[" * 30 + "]" * 30 + "}", "invalid"),
+    ]
+    for raw, code in cases:
+        await communicator.send_to(text_data=raw)
+        frame = json.loads(await communicator.receive_from(timeout=5))
+        assert (frame["type"], frame["code"]) == ("error", code), raw[:120]
+    # Bytes that are not UTF-8 are refused, not decoded with replacement characters.
+    await communicator.send_input(
+        {"type": "websocket.receive", "bytes": b'{"type": "user_message", "text": "\xff"}'}
+    )
+    frame = json.loads(await communicator.receive_from(timeout=5))
+    assert (frame["type"], frame["code"]) == ("error", "invalid")
+    await communicator.send_json_to(
+        {"type": "conversation_initiation_client_data", "dynamic_variables": {"name": "Ada"}}
+    )
+    await _frames_until(communicator, "agent_response")
+    await communicator.send_json_to({"type": "user_message", "text": "hello"})
+    assert (await _frames_until(communicator, "agent_response"))[-1]["text"] == "Hi Ada!"
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_poisoned_turn_loses_only_itself_not_another_orgs_conversation():
+    world, consoles = await asyncio.to_thread(_console_world)
+    sockets = {}
+    for slug, (agent, key) in consoles.items():
+        sockets[slug] = await _connect(_url(slug, agent, key))
+        await sockets[slug].send_json_to({"type": "user_message", "text": "hello"})
+        sockets[slug].started = await _frames_until(sockets[slug], "conversation_initiation_metadata")
+    for communicator in sockets.values():
+        await _frames_until(communicator, "agent_response")  # the first message
+        await _frames_until(communicator, "agent_response")  # the answer
+    ids = {slug: s.started[-1]["conversation_id"] for slug, s in sockets.items()}
+    poisoned_conversation = await asyncio.to_thread(
+        lambda: Conversation.objects.for_org(world.acme).get(pk=ids["acme"])
+    )
+    # Straight into the shared writer, past the edge's validation, in the same batch as
+    # the other org's turns: text no database can store.
+    recorder().add(poisoned_conversation, [{"index": 99, "role": "user", "text": "bad \ud800"}], None)
+    for _ in range(5):  # more turns for both, batched with the poisoned one
+        for communicator in sockets.values():
+            await communicator.send_json_to({"type": "user_message", "text": "hello"})
+        for communicator in sockets.values():
+            await _frames_until(communicator, "agent_response")
+    for communicator in sockets.values():
+        await communicator.send_json_to({"type": "end_conversation"})
+        await _frames_until(communicator, "conversation_ended")
+        await communicator.disconnect()
+
+    def stored(org, cid):
+        return list(
+            Turn.objects.for_org(org)
+            .filter(conversation_id=cid)
+            .order_by("index")
+            .values_list("index", "role")
+        )
+
+    globex = await asyncio.to_thread(stored, world.globex, ids["globex"])
+    acme = await asyncio.to_thread(stored, world.acme, ids["acme"])
+    # Each: the first message, then 6 exchanges of two turns.
+    assert len(globex) == 13 and [i for i, _ in globex] == list(range(13))
+    assert [i for i, _ in acme] == list(range(13)), "only the poisoned row is lost"
