@@ -18,6 +18,8 @@ from .audit import audit_record
 from .errors import DomainError, NotFound
 
 SEALED_UI_METHODS = ("dispatch", "setup")
+#: The tag of "… started" flashes, which an operation's page drops once it has finished.
+STARTED_TAG = "operation-started"
 
 
 class OrgPage(TemplateView):

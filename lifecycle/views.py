@@ -1,6 +1,7 @@
 """UI pages of the kernel: the audit log and the progress of operations."""
 
 from django.contrib import messages
+from django.contrib.messages import get_messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.utils.dateparse import parse_datetime
@@ -10,7 +11,7 @@ from .audit import audit_visible_to
 from .audit_export import FILTERS, audit_export_start, audit_filtered
 from .errors import DomainError, Invalid
 from .operations import operation_live_progress, operations_visible_to
-from .ui import OrgPage, flash_error
+from .ui import STARTED_TAG, OrgPage, flash_error
 
 PAGE = 50
 
@@ -48,7 +49,7 @@ class AuditPage(OrgPage):
         except DomainError as exc:
             flash_error(request, exc)
             return redirect("audit", org=self.org.slug)
-        messages.info(request, "Export started. It runs in the background.")
+        messages.info(request, "Export started. It runs in the background.", extra_tags=STARTED_TAG)
         return redirect("operation", org=self.org.slug, operation_id=operation.pk)
 
 
@@ -58,7 +59,9 @@ class OperationPage(OrgPage):
     template_name = "lifecycle/operation.html"
 
     def get_template_names(self):
-        if self.request.htmx:
+        # Only the status card's own poll gets the card alone: a boosted navigation also
+        # sends HX-Request, and answering it with the card dropped the header and navigation.
+        if self.request.htmx and self.request.htmx.target == "operation-status":
             return ["lifecycle/_operation_status.html"]
         return [self.template_name]
 
@@ -68,4 +71,8 @@ class OperationPage(OrgPage):
         if operation is None:
             raise Http404
         context.update(operation=operation, progress=operation_live_progress(operation))
+        if operation.is_finished:
+            # A finished operation's page no longer says it "started": those flashes are dropped
+            # (on an open page the polled card removes them, see _operation_status.html).
+            context["messages"] = [m for m in get_messages(self.request) if STARTED_TAG not in m.tags.split()]
         return context

@@ -19,7 +19,7 @@ from agents.services.presence import presence_active
 from agents.views import AgentMixin
 from lifecycle.api import OrgAdmin
 from lifecycle.errors import DomainError, EditorsActive
-from lifecycle.ui import OrgPage, flash_error
+from lifecycle.ui import STARTED_TAG, OrgPage, flash_error
 
 from .models import BackportStatus
 from .selectors import backports_visible, lineage_drift, stage_keys_of
@@ -66,10 +66,12 @@ class ConfirmedActionMixin:
         try:
             operation = begin()
         except DomainError as exc:
-            # Bad input and editors at work are answered in the dialog, ready to retry.
+            # Bad input and editors at work are answered in the dialog, ready to retry; what
+            # was typed (the changelog above all) is put back so a refusal loses nothing.
             status = 200 if isinstance(exc, EditorsActive) or exc.status_code == 400 else exc.status_code
-            return self.render_to_response(self.get_context_data(error=exc), status=status)
-        messages.info(request, started_message)
+            context = self.get_context_data(error=exc, posted=self.confirmation(request))
+            return self.render_to_response(context, status=status)
+        messages.info(request, started_message, extra_tags=STARTED_TAG)
         return redirect("operation", org=self.org.slug, operation_id=operation.pk)
 
     @staticmethod
