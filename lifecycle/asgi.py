@@ -10,11 +10,13 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from lifecycle.asgi_body import BodyLimitMiddleware  # noqa: E402
 from lifecycle.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Bodies are capped while read, and a chunked one gets its length (asgi_body.py).
+        "http": BodyLimitMiddleware(django_asgi_app),
         # Auth (session or ?token=) and the Origin check are per consumer: the Origin
         # check applies to session connections only.
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),

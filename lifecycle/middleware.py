@@ -71,11 +71,7 @@ class ApiBodyLimitMiddleware:
 
     def __call__(self, request):
         if request.path.startswith("/api/"):
-            limit = (
-                settings.API_IMPORT_MAX_BODY_BYTES
-                if request.path.rstrip("/").endswith("/import")
-                else settings.API_MAX_BODY_BYTES
-            )
+            limit = body_limit(request.path)
             try:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
@@ -83,3 +79,13 @@ class ApiBodyLimitMiddleware:
             if length > limit:
                 return envelope_response(413, "too_large", f"Request body is larger than {limit} bytes.")
         return self.get_response(request)
+
+
+def body_limit(path: str) -> int:
+    """The largest request body accepted on `path`: imports get more than other API calls;
+    pages (forms) get Django's own upload limit."""
+    if not path.startswith("/api/"):
+        return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if path.rstrip("/").endswith("/import"):
+        return settings.API_IMPORT_MAX_BODY_BYTES
+    return settings.API_MAX_BODY_BYTES

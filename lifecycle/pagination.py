@@ -1,7 +1,11 @@
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
+
+from .serializers import find_unstorable
 
 
 class OrderedCursorPagination(CursorPagination):
@@ -23,14 +27,39 @@ class OrderedCursorPagination(CursorPagination):
             raise ImproperlyConfigured(f"{type(view).__name__}: refusing to paginate an unordered queryset.")
         if not all(isinstance(item, str) and "__" not in item for item in ordering):
             raise ImproperlyConfigured(f"{type(view).__name__}: cursor ordering must be plain field names.")
+        self._model = queryset.model
         return ordering
 
     def decode_cursor(self, request):
         # DRF says 404 for a cursor it cannot read; it is bad input, so 400.
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound as exc:
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from exc
+        if cursor is not None and cursor.position is not None and not self._position_ok(cursor.position):
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        return cursor
+
+    def _position_ok(self, position: str) -> bool:
+        """Whether a cursor's position can be compared with the ordering field in the database.
+
+        A cursor is client input: DRF filters on its position as is, so "1.5" against an
+        integer, a NUL, a number past the column's range or a datetime that overflows on
+        conversion to UTC were all 500s.
+        """
+        if find_unstorable(position) is not None:
+            return False
+        try:
+            field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
+        except FieldDoesNotExist:
+            return True
+        try:
+            value = field.to_python(position)
+            field.run_validators(value)  # integer fields carry the database's range
+            field.get_db_prep_value(value, connection)
+        except (DjangoValidationError, ValueError, TypeError, OverflowError):
+            return False
+        return True
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})

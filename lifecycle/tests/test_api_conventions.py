@@ -110,8 +110,9 @@ def test_unstorable_characters_are_a_400_and_replay_safely(world):
     nul_key = '{"\\u0000bad": 1, "name": "x"}'
     lone_surrogate = '{"name": "bad \\udaeb name"}'
     first = client.post(STAGES, data=nul_key, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul")
+    # Refused by the parser, before any serializer looks at the field names.
     assert assert_envelope(first, 400, "invalid")["error"]["fields"] == {
-        "\\x00bad": ["Unknown field.", "Null characters and unpaired surrogates are not allowed."]
+        "\\x00bad": ["Null characters and unpaired surrogates are not allowed."]
     }
     replay = client.post(STAGES, data=nul_key, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nul")
     assert replay.status_code == 400 and replay.json() == first.json()

@@ -1,5 +1,7 @@
 """The app served by a real uvicorn process, on PostgreSQL and Redis."""
 
+import contextlib
+
 import httpx
 import pytest
 
@@ -58,3 +60,120 @@ def test_the_browser_session_signs_in_over_http(asgi_server):
         assert login.status_code == 200 and signed.status_code == 302
         members = http.get("/orgs/acme/members/")
         assert members.status_code == 200 and "tester@acme.test" in members.text
+
+
+def _token(http) -> dict:
+    issued = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": PASSWORD})
+    assert issued.status_code == 201, issued.text
+    return {"Authorization": f"Token {issued.json()['token']}"}
+
+
+def test_a_chunked_patch_is_applied(asgi_server):
+    from tests.factories import make_agent
+
+    world = make_world()
+    agent = make_agent(world.acme, "Chunked")
+    with httpx.Client(base_url=asgi_server, timeout=10) as http:
+        headers = {**_token(http), "Content-Type": "application/json"}
+
+        def body():  # a generator body: httpx sends it chunked, with no Content-Length
+            yield b'{"description": '
+            yield b'"sent in chunks"}'
+
+        url = f"/api/v1/orgs/acme/agents/{agent.pk}/"
+        patched = http.patch(url, content=body(), headers=headers)
+        assert patched.status_code == 200, patched.text
+        assert http.get(url, headers=headers).json()["description"] == "sent in chunks"
+
+
+def _raw_chunked_post(base: str, path: str, chunks, headers: str = "") -> tuple[bytes, int]:
+    """Send a chunked request on a raw socket, chunk by chunk; stop writing once the
+    server has answered. Returns (the answer, bytes of body sent)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base)
+    sock = socket.create_connection((url.hostname, url.port), timeout=10)
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n{headers}"
+        "Transfer-Encoding: chunked\r\n\r\n".encode()
+    )
+    sent = 0
+    sock.setblocking(False)
+    answer = b""
+    try:
+        for chunk in chunks:
+            with contextlib.suppress(BlockingIOError):
+                answer += sock.recv(65536)
+            if answer:
+                break
+            sock.setblocking(True)
+            sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sock.setblocking(False)
+            sent += len(chunk)
+        sock.setblocking(True)
+        if not answer:
+            sock.sendall(b"0\r\n\r\n")
+        sock.settimeout(10)
+        while b"\r\n\r\n" not in answer or not answer.split(b"\r\n\r\n", 1)[1]:
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    finally:
+        sock.close()
+    return answer, sent
+
+
+def test_a_chunked_body_is_cut_off_at_the_limit(asgi_server, settings):
+    make_world()
+    limit = settings.API_MAX_BODY_BYTES
+    chunk = b" " * 65536
+    total = 64 * 1024 * 1024  # 16 times the limit, if the server read it all
+    answer, sent = _raw_chunked_post(
+        asgi_server, "/api/v1/auth/token/", (chunk for _ in range(total // len(chunk)))
+    )
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413"), answer[:300]
+    assert b'"too_large"' in body
+    # Refused as soon as the limit was passed, not after reading everything.
+    assert sent < limit + 4 * 1024 * 1024, sent
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading(asgi_server, settings):
+    limit = settings.API_MAX_BODY_BYTES
+    with httpx.Client(base_url=asgi_server, timeout=10) as http:
+        response = http.post(
+            "/api/v1/auth/token/",
+            content=b"{" + b" " * limit + b"}",
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 413 and response.json()["error"]["code"] == "too_large"
+
+
+def test_a_chunked_import_gets_the_import_limit(asgi_server, settings):
+    make_world()
+    with httpx.Client(base_url=asgi_server, timeout=30) as http:
+        headers = {**_token(http), "Content-Type": "application/json"}
+        padding = b" " * (settings.API_MAX_BODY_BYTES + 1024)  # over the ordinary limit only
+
+        def body():
+            yield b'{"format": 1, "agent": {"name": "Imported in chunks"}, "components": []'
+            yield padding
+            yield b"}"
+
+        imported = http.post("/api/v1/orgs/acme/agents/import/", content=body(), headers=headers)
+    assert imported.status_code != 413, imported.text
+    assert imported.status_code < 500, imported.text
+
+
+def test_a_nul_in_a_slug_path_is_not_a_500(asgi_server):
+    make_world()
+    with httpx.Client(base_url=asgi_server, timeout=10) as http:
+        headers = _token(http)
+        api = http.get("/api/v1/orgs/a%00b/", headers=headers)
+        page = http.get("/orgs/a%00b/")
+    assert api.status_code in (400, 404) and api.json()["error"]["code"] in ("invalid", "not_found")
+    assert page.status_code in (302, 400, 404)
