@@ -3,12 +3,26 @@ from rest_framework import serializers
 from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 
+class OverrideFreezeSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, help_text="Why the freeze window is overridden (audited).")
+
+
+def override_freeze_field():
+    return OverrideFreezeSerializer(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Org owners and admins only: pass a freeze window, with a reason. Anyone else: 403.",
+    )
+
+
 class PromoteSerializer(StrictSerializer):
     confirm = serializers.CharField(
         max_length=20, allow_blank=True, trim_whitespace=False, help_text='Exactly "accept".'
     )
     changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
     acknowledge_editors = serializers.BooleanField(default=False)
+    override_freeze = override_freeze_field()
 
 
 class PullItemSerializer(serializers.Serializer):
@@ -44,6 +58,7 @@ class PullApplySerializer(StrictSerializer):
     )
     changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
     acknowledge_editors = serializers.BooleanField(default=False)
+    override_freeze = override_freeze_field()
 
 
 class BackportItemSerializer(serializers.Serializer):
@@ -93,6 +108,7 @@ class ConfirmSerializer(StrictSerializer):
     confirm = serializers.CharField(
         max_length=20, allow_blank=True, trim_whitespace=False, help_text='Exactly "accept".'
     )
+    override_freeze = override_freeze_field()
 
 
 class DeclineSerializer(StrictSerializer):

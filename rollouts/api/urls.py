@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import policy, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
@@ -11,6 +11,12 @@ router.register(r"stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/keys", views.StageKeyVie
 
 urlpatterns = [
     re_path(rf"^{AGENT}/promote/$", views.PromoteView.as_view(), name="agent-promote"),
+    re_path(rf"^{AGENT}/gate/$", policy.GatePreviewView.as_view(), name="agent-gate"),
+    re_path(
+        r"^stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/policy/$",
+        policy.StagePolicyView.as_view(),
+        name="stage-policy",
+    ),
     re_path(rf"^{AGENT}/pull/$", views.PullView.as_view(), name="agent-pull"),
     re_path(rf"^{AGENT}/backport/$", views.BackportProposeView.as_view(), name="agent-backport"),
     path("lineages/<slug:lineage>/drift/", views.DriftView.as_view(), name="lineage-drift"),
