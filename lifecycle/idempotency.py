@@ -3,6 +3,11 @@
 A key is scoped to (user, method, path) for 24 hours. The first response (anything
 but a 5xx) is stored and replayed for every repeat; a repeat with a different body is
 refused, and so is one that arrives while the first is still being handled.
+
+A response that carries a secret (a new API token, a stage key; marked with
+`carries_secret`) is never stored: the table would hold the secret in clear and hand it
+out again, even after it was revoked. A tombstone is stored instead, and its replay
+answers 409: the secret is shown once.
 """
 
 from __future__ import annotations
@@ -17,12 +22,22 @@ from django.db import IntegrityError, models, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
-from .errors import Conflict, Invalid
+from .errors import Conflict, Invalid, envelope
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # A pending record this old belongs to a request that died; let the client retry.
 ABANDONED_AFTER = timedelta(minutes=2)
 REPLAYED_HEADERS = ("ETag", "Location")
+SECRET_NOT_REPLAYED = (
+    "The response to this Idempotency-Key carried a secret, which is shown once and is not"
+    " replayed. Send a new key to make another."
+)
+
+
+def carries_secret(response):
+    """Mark a response whose body holds a secret, so idempotency never stores it."""
+    response.carries_secret = True
+    return response
 
 
 class IdempotencyRecord(models.Model):
@@ -86,9 +101,14 @@ def idempotency_complete(record: IdempotencyRecord, response) -> None:
     if response.status_code >= 500 or not isinstance(getattr(response, "data", None), (dict, list)):
         record.delete()
         return
-    record.status = response.status_code
-    record.body = json.dumps(response.data, cls=DjangoJSONEncoder, ensure_ascii=True).encode()
-    record.headers = {h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)}
+    if getattr(response, "carries_secret", False):
+        record.status = Conflict.status_code
+        record.body = json.dumps(envelope(Conflict.default_code, SECRET_NOT_REPLAYED)).encode()
+        record.headers = {}
+    else:
+        record.status = response.status_code
+        record.body = json.dumps(response.data, cls=DjangoJSONEncoder, ensure_ascii=True).encode()
+        record.headers = {h: response[h] for h in REPLAYED_HEADERS if response.has_header(h)}
     record.save(update_fields=["status", "body", "headers"])
 
 

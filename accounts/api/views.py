@@ -5,6 +5,7 @@ from rest_framework.response import Response
 
 from lifecycle.api import Member, OrgAdmin, OrgOwner, OrgScopedAPIView, OrgScopedViewSet, PublicAPIView
 from lifecycle.errors import Invalid, NotFound
+from lifecycle.idempotency import carries_secret
 
 from ..models import ApiToken, Membership, Stage
 from ..selectors import member_details, orgs_for_user, stages_of, tokens_of
@@ -44,7 +45,7 @@ class TokenView(PublicAPIView):
             expires_in_days=data.validated_data.get("expires_in_days"),
         )
         body = {"id": token.id, "name": token.name, "token": key, "expires_at": token.expires_at}
-        return Response(s.TokenIssuedSerializer(body).data, status=status.HTTP_201_CREATED)
+        return carries_secret(Response(s.TokenIssuedSerializer(body).data, status=status.HTTP_201_CREATED))
 
     @extend_schema(request=None, responses={204: None})
     def delete(self, request):
@@ -67,7 +68,7 @@ class TokenListView(PublicAPIView):
         data.is_valid(raise_exception=True)
         token, key = auth_services.token_create(user=request.user, **data.validated_data)
         body = {"id": token.id, "name": token.name, "token": key, "expires_at": token.expires_at}
-        return Response(s.TokenIssuedSerializer(body).data, status=status.HTTP_201_CREATED)
+        return carries_secret(Response(s.TokenIssuedSerializer(body).data, status=status.HTTP_201_CREATED))
 
 
 class TokenDetailView(PublicAPIView):

@@ -8,6 +8,7 @@ from accounts.models import Stage
 from agents.api.views import VIEW, AgentChildMixin
 from lifecycle.api import Member, OrgAdmin, OrgScopedAPIView, OrgScopedViewSet
 from lifecycle.endpoints import OperationAcceptedSerializer, operation_accepted
+from lifecycle.idempotency import carries_secret
 
 from ..models import Backport, StageKey
 from ..selectors import backports_visible, lineage_drift
@@ -153,7 +154,7 @@ class StageKeyViewSet(OrgScopedViewSet):
         data = s.StageKeyCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         key, raw = stage_key_create(access=self.access, stage=self.get_parent(), **data.validated_data)
-        return Response({**self.represent(key), "key": raw}, status=201)
+        return carries_secret(Response({**self.represent(key), "key": raw}, status=201))
 
     @extend_schema(request=None, responses={204: None})
     def destroy(self, request, org, stage_slug, pk):
