@@ -62,6 +62,11 @@ class GateFailed(DomainError):
     status_code, default_code, default_detail = 409, "gate_failed", "The stage's gate failed."
 
 
+class NotLive(DomainError):
+    status_code, default_code = 409, "not_live"
+    default_detail = "This agent has no live version: a release makes one live."
+
+
 class PreconditionFailed(DomainError):
     status_code, default_code = 412, "precondition_failed"
     default_detail = "The resource has changed since you read it (stale If-Match)."

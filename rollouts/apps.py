@@ -19,3 +19,16 @@ class RolloutsConfig(AppConfig):
 
         if agent_change_guard not in CHANGE_GUARDS:
             CHANGE_GUARDS.append(agent_change_guard)
+        self._register_releases()
+
+    @staticmethod
+    def _register_releases() -> None:
+        """Releases decide what a new version does to live traffic, and show on agents."""
+        from agents.hooks import ACTIVE_RELEASES, VERSION_WRITTEN
+
+        from .services import release
+
+        if release.release_on_version_written not in VERSION_WRITTEN:
+            VERSION_WRITTEN.append(release.release_on_version_written)
+        if release.active_release_summaries not in ACTIVE_RELEASES:
+            ACTIVE_RELEASES.append(release.active_release_summaries)

@@ -201,7 +201,8 @@ class RatingSerializer(StrictSerializer):
 
 
 class ConversationsView(GatewayView):
-    """Start a live conversation with the lineage's agent in this stage."""
+    """Start a live conversation with the lineage's agent in this stage, served by its
+    live version (409 `not_live` when no release has made one live)."""
 
     @extend_schema(request=StartSerializer, responses={201: StartedSerializer})
     def post(self, request, org, lineage, stage):

@@ -7,6 +7,7 @@ candidate version) change exactly one place.
 from __future__ import annotations
 
 from agents.models import Agent, AgentVersion
+from lifecycle.errors import NotLive
 
 
 def live_agent(stage, lineage_slug: str) -> Agent | None:
@@ -19,14 +20,20 @@ def live_agent(stage, lineage_slug: str) -> Agent | None:
 
 
 def serving_version(agent: Agent, conversation_key: str = "") -> AgentVersion:
-    """The saved version a new live conversation is served by: for now the latest.
+    """The saved version a new live conversation is served by: the agent's live version.
 
-    `conversation_key` is what a release will hash for a sticky split.
+    Only releases move `live_version`; an agent without one serves no live traffic
+    (409 `not_live`). `conversation_key` is what a traffic-splitting release will hash
+    for a sticky split.
     """
-    return (
+    if agent.live_version is None:
+        raise NotLive()
+    version = (
         AgentVersion.objects.for_org(agent.org_id)
-        .filter(agent=agent)
+        .filter(agent=agent, number=agent.live_version)
         .select_related("manifest")
-        .order_by("-number")
         .first()
     )
+    if version is None:  # versions are never deleted; a dangling pointer is not served
+        raise NotLive()
+    return version

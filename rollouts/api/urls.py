@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import policy, views
+from . import policy, releases, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
 router = SimpleRouter()
 router.register("backports", views.BackportViewSet, basename="backports")
+router.register(rf"{AGENT}/releases", releases.ReleaseViewSet, basename="agent-releases")
 router.register(r"stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/keys", views.StageKeyViewSet, basename="stage-keys")
 
 urlpatterns = [
