@@ -307,7 +307,8 @@ class VersionsPage(AgentMixin, OrgPage):
             context["diff"] = {
                 "a": older.number,
                 "b": newer.number,
-                **diff_entries(self.org.pk, older.manifest.entries, newer.manifest.entries),
+                "labels": (f"v{older.number}", f"v{newer.number}"),
+                **diff_entries(self.org.pk, older.manifest.entries, newer.manifest.entries, lines=True),
             }
         elif a or b:
             context["diff_error"] = "Pick two versions of this agent."

@@ -7,7 +7,8 @@ import itertools
 from django.db.models import Q
 
 from accounts.models import Stage
-from agents.models import Agent, Lineage
+from agents.models import Agent, Component, Lineage
+from agents.readable import side_by_side
 from agents.sync import compare, pullable_rows, tombstoned
 from lifecycle.access import Access
 from lifecycle.errors import NotFound
@@ -15,8 +16,35 @@ from lifecycle.errors import NotFound
 from .models import Backport, StageKey
 
 
-def lineage_drift(*, access: Access, lineage_slug: str) -> dict:
-    """For each pair of adjacent stages: what differs, and which differences are hotfixes."""
+def _drift_lines(org_id, pairs: list[dict]) -> None:
+    """Add each drift item's side-by-side content (earlier stage left, later right), one query."""
+    wanted = {(p["from_agent"], i["uid"]) for p in pairs for i in p["items"]}
+    wanted |= {(p["to_agent"], i["uid"]) for p in pairs for i in p["items"]}
+    if not wanted:
+        return
+    specs = {
+        (str(agent_id), str(uid)): (name, spec)
+        for agent_id, uid, name, spec in Component.objects.for_org(org_id)
+        .filter(
+            agent__in={agent for agent, _ in wanted},
+            uid__in={uid for _, uid in wanted},
+        )
+        .values_list("agent_id", "uid", "name", "spec")
+    }
+    for pair in pairs:
+        for item in pair["items"]:
+            item["lines"] = side_by_side(
+                item["kind"],
+                specs.get((pair["from_agent"], item["uid"])),
+                specs.get((pair["to_agent"], item["uid"])),
+            )
+
+
+def lineage_drift(*, access: Access, lineage_slug: str, lines: bool = False) -> dict:
+    """For each pair of adjacent stages: what differs, and which differences are hotfixes.
+
+    `lines` adds each item's content side by side (the drift page).
+    """
     lineage = Lineage.objects.for_org(access.org).filter(slug=lineage_slug).first()
     if lineage is None:
         raise NotFound()
@@ -63,6 +91,8 @@ def lineage_drift(*, access: Access, lineage_slug: str) -> dict:
                 "items": items + local,
             }
         )
+    if lines:
+        _drift_lines(access.org.pk, pairs)
     return {
         "lineage": lineage.slug,
         "stages": [

@@ -123,7 +123,7 @@ class PullPage(ConfirmedActionMixin, AgentMixin, OrgPage):
             self.agent_context("pull"), error=error, pull_editors=_editors(self.access, self.agent)
         )
         try:
-            preview = pull_preview(access=self.access, agent=self.agent)
+            preview = pull_preview(access=self.access, agent=self.agent, lines=True)
         except DomainError as exc:
             context["unavailable"] = exc.message
             return context
@@ -159,7 +159,7 @@ class BackportProposePage(AgentMixin, OrgPage):
         context = super().get_context_data(**kwargs)
         context.update(self.agent_context("backport"))
         try:
-            context["options"] = backport_options(access=self.access, agent=self.agent)
+            context["options"] = backport_options(access=self.access, agent=self.agent, lines=True)
         except DomainError as exc:
             context["unavailable"] = exc.message
         return context
@@ -194,7 +194,7 @@ class BackportsPage(OrgPage):
             can_decide = backport.status == BackportStatus.OPEN and self.access.has_stage_role(
                 backport.target_agent.stage_id, "editor"
             )
-            rows.append((backport, backport_preview(backport), can_decide))
+            rows.append((backport, backport_preview(backport, lines=True), can_decide))
         context.update(rows=rows, status=status, statuses=BackportStatus.values)
         return context
 
@@ -215,7 +215,10 @@ class BackportsPage(OrgPage):
                 messages.success(request, "Back-port declined.")
             else:
                 applied = backport_apply(
-                    access=self.access, backport=backport, confirm=request.POST.get("confirm", "")
+                    access=self.access,
+                    backport=backport,
+                    confirm=request.POST.get("confirm", ""),
+                    overwrite=request.POST.getlist("overwrite"),
                 )
                 messages.success(
                     request,
@@ -281,7 +284,9 @@ class LineagePage(OrgPage):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         try:
-            context["drift"] = lineage_drift(access=self.access, lineage_slug=self.kwargs["lineage"])
+            context["drift"] = lineage_drift(
+                access=self.access, lineage_slug=self.kwargs["lineage"], lines=True
+            )
         except DomainError as exc:
             raise Http404 from exc
         return context

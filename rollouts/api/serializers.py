@@ -32,11 +32,21 @@ class PullItemSerializer(serializers.Serializer):
     change = serializers.ChoiceField(choices=["created", "updated", "deleted", "conflict"])
     source_changed = serializers.BooleanField()
     selectable = serializers.BooleanField()
+    fields_changed = serializers.ListField(
+        child=serializers.CharField(), help_text="Top-level spec fields (and `name`) that differ."
+    )
+    before = serializers.JSONField(
+        allow_null=True, help_text="This agent's spec now (secrets masked); null if it has none."
+    )
+    after = serializers.JSONField(
+        allow_null=True, help_text="The previous stage's spec (secrets masked); null for a deletion."
+    )
 
 
 class PullPreviewSerializer(serializers.Serializer):
     source_agent = serializers.UUIDField()
     source_stage = serializers.CharField()
+    source_stage_name = serializers.CharField()
     source_version = serializers.IntegerField()
     counts = serializers.DictField(child=serializers.IntegerField())
     by_kind = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
@@ -68,9 +78,21 @@ class BackportItemSerializer(serializers.Serializer):
     change = serializers.CharField()
 
 
+class BackportPreviewItemSerializer(BackportItemSerializer):
+    change = serializers.ChoiceField(
+        choices=["created", "updated", "unchanged", "conflict"],
+        help_text="Against the first stage now; a conflict changed there since the hotfix's base.",
+    )
+    before = serializers.JSONField(
+        allow_null=True, help_text="The first stage's spec now (secrets masked); null if absent."
+    )
+    after = serializers.JSONField(help_text="The hotfix's spec (secrets masked).")
+
+
 class BackportOptionsSerializer(serializers.Serializer):
     target_agent = serializers.UUIDField()
     target_stage = serializers.CharField()
+    target_stage_name = serializers.CharField()
     items = BackportItemSerializer(many=True)
 
 
@@ -101,7 +123,20 @@ class BackportSerializer(serializers.Serializer):
 
 
 class BackportDetailSerializer(BackportSerializer):
-    preview = BackportItemSerializer(many=True, read_only=True)
+    preview = BackportPreviewItemSerializer(many=True, read_only=True)
+
+
+class BackportApplySerializer(StrictSerializer):
+    confirm = serializers.CharField(
+        max_length=20, allow_blank=True, trim_whitespace=False, help_text='Exactly "accept".'
+    )
+    overwrite = serializers.ListField(
+        child=serializers.UUIDField(),
+        required=False,
+        default=list,
+        max_length=5000,
+        help_text="Conflicts to apply anyway; every other conflict keeps the first stage's version.",
+    )
 
 
 class ConfirmSerializer(StrictSerializer):

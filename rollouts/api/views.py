@@ -111,10 +111,10 @@ class BackportViewSet(OrgScopedViewSet):
         backport = self.get_object()
         return Response({**self.represent(backport), "preview": backport_preview(backport)})
 
-    @extend_schema(request=s.ConfirmSerializer, responses={200: s.BackportSerializer})
+    @extend_schema(request=s.BackportApplySerializer, responses={200: s.BackportSerializer})
     @action(detail=True, methods=["post"])
     def apply(self, request, org, pk):
-        data = s.ConfirmSerializer(data=request.data)
+        data = s.BackportApplySerializer(data=request.data)
         data.is_valid(raise_exception=True)
         backport = backport_apply(access=self.access, backport=self.get_object(), **data.validated_data)
         return Response(self.represent(backport))

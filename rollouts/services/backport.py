@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from accounts.models import Stage
 from agents.models import Agent, Component, VersionReason
+from agents.readable import masked, side_by_side
 from agents.services.components import require_change
 from agents.services.versions import version_write
 from agents.sync import pullable_rows
@@ -57,16 +58,38 @@ def _require_manager(access: Access, agent: Agent) -> None:
         raise Forbidden(f"Proposing back-ports needs the manager role in {agent.stage.name}.")
 
 
-def backport_options(*, access: Access, agent: Agent) -> dict:
+def _with_lines(org_id, items: list[dict], source: Agent, target: Agent) -> list[dict]:
+    """Each candidate with its side-by-side rows: the first stage's content against this stage's."""
+    specs = {
+        (agent_id, str(uid)): (name, spec)
+        for agent_id, uid, name, spec in Component.objects.for_org(org_id)
+        .filter(agent__in=[source.pk, target.pk], uid__in=[i["uid"] for i in items])
+        .values_list("agent_id", "uid", "name", "spec")
+    }
+    return [
+        {
+            **item,
+            "lines": side_by_side(
+                item["kind"], specs.get((target.pk, item["uid"])), specs.get((source.pk, item["uid"]))
+            ),
+        }
+        for item in items
+    ]
+
+
+def backport_options(*, access: Access, agent: Agent, lines: bool = False) -> dict:
+    """This stage's local changes; `lines` adds their content side by side (the UI's review)."""
     target = first_stage_agent(agent)
     if target is None:
         raise Conflict(
             "Back-ports go from a later stage to the lineage's agent in the first stage; there is none."
         )
+    items = backport_candidates(agent, target)
     return {
         "target_agent": str(target.pk),
         "target_stage": target.stage.slug,
-        "items": backport_candidates(agent, target),
+        "target_stage_name": target.stage.name,
+        "items": _with_lines(agent.org_id, items, agent, target) if lines else items,
     }
 
 
@@ -93,6 +116,10 @@ def backport_propose(*, access: Access, agent: Agent, include, note: str = "") -
     components = {
         str(c.uid): c for c in Component.objects.for_org(agent.org_id).filter(agent=agent, uid__in=include)
     }
+    # `base` is what the hotfix started from: the first stage's content hash when this
+    # stage last synced it ("" for a component created here). Applying later compares the
+    # first stage's component against it, so a newer Development change is never replaced
+    # silently (the three-way rule of pulls, run backwards).
     items = [
         {
             "uid": uid,
@@ -100,6 +127,7 @@ def backport_propose(*, access: Access, agent: Agent, include, note: str = "") -
             "name": components[uid].name,
             "spec": components[uid].spec,
             "content_hash": components[uid].content_hash,
+            "base": components[uid].synced_hash or "",
             "change": candidates[uid]["change"],
         }
         for uid in include
@@ -125,25 +153,53 @@ def backport_propose(*, access: Access, agent: Agent, include, note: str = "") -
     return backport
 
 
-def backport_preview(backport: Backport) -> list[dict]:
-    """Each proposed item against the first stage's agent as it is now."""
-    current = {
-        str(c.uid): c.content_hash
+def _state(item: dict, current: Component | None) -> str:
+    """unchanged | created | updated | conflict: the item against the first stage now."""
+    now = current.content_hash if current is not None else ""
+    if now == item["content_hash"]:
+        return "unchanged"
+    # Proposals made before bases were recorded have none: treat any difference as a conflict.
+    if now == item.get("base"):
+        return "created" if current is None else "updated"
+    return "conflict"
+
+
+def _targets(backport: Backport) -> dict:
+    return {
+        str(c.uid): c
         for c in Component.objects.for_org(backport.org_id).filter(
             agent=backport.target_agent_id, uid__in=[i["uid"] for i in backport.items]
         )
     }
-    return [
-        {
+
+
+def backport_preview(backport: Backport, *, lines: bool = False) -> list[dict]:
+    """Each proposed item against the first stage's agent as it is now, with both contents.
+
+    `before` is the first stage's current spec and `after` the hotfix's, both masked; a
+    `conflict` is an item whose first-stage component changed since the hotfix's base.
+    `lines` adds the side-by-side rows the review pages show.
+    """
+    current = _targets(backport)
+    out = []
+    for item in backport.items:
+        there = current.get(item["uid"])
+        row = {
             "uid": item["uid"],
             "kind": item["kind"],
             "name": item["name"],
-            "change": "created"
-            if item["uid"] not in current
-            else ("unchanged" if current[item["uid"]] == item["content_hash"] else "updated"),
+            "change": _state(item, there),
+            "before": masked(there.kind, there.spec) if there is not None else None,
+            "after": masked(item["kind"], item["spec"]),
         }
-        for item in backport.items
-    ]
+        if lines:
+            row["lines"] = side_by_side(
+                item["kind"],
+                (there.name, there.spec) if there is not None else None,
+                (item["name"], item["spec"]),
+            )
+        out.append(row)
+    return out
 
 
 def _decide(access: Access, backport: Backport) -> Backport:
@@ -154,7 +210,10 @@ def _decide(access: Access, backport: Backport) -> Backport:
     return backport
 
 
-def backport_apply(*, access: Access, backport: Backport, confirm, override_freeze: dict | None = None) -> Backport:
+def backport_apply(
+    *, access: Access, backport: Backport, confirm, overwrite=(), override_freeze: dict | None = None
+) -> Backport:
+    """Apply the proposal; conflicts stay as the first stage has them unless named in `overwrite`."""
     _decide(access, backport)
     require_confirmation(confirm)
     target = backport.target_agent
@@ -174,15 +233,23 @@ def backport_apply(*, access: Access, backport: Backport, confirm, override_free
         locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
         if locked.status != BackportStatus.OPEN:
             raise Conflict(f"This back-port is already {locked.status}.")
-        existing = {
-            str(c.uid): c
-            for c in Component.objects.for_org(access.org).filter(
-                agent=target, uid__in=[i["uid"] for i in backport.items]
-            )
-        }
-        updates, creates = [], []
-        for item in backport.items:
-            component = existing.get(item["uid"])
+        # Lock the first stage's agent: an edit landing between the check and the write
+        # would otherwise be replaced unseen.
+        Agent.objects.for_org(access.org).select_for_update().get(pk=target.pk)
+        existing = _targets(locked)
+        states = {item["uid"]: _state(item, existing.get(item["uid"])) for item in locked.items}
+        overwrite = {str(uid) for uid in overwrite}
+        bad = sorted(overwrite - {uid for uid, state in states.items() if state == "conflict"})
+        if bad:
+            raise Invalid(fields={"overwrite": [f"Not a conflict in this back-port: {', '.join(bad)}."]})
+        updates, creates, kept = [], [], []
+        for item in locked.items:
+            state, component = states[item["uid"]], existing.get(item["uid"])
+            if state == "unchanged":
+                continue
+            if state == "conflict" and item["uid"] not in overwrite:
+                kept.append(item["uid"])  # the first stage's newer change stays
+                continue
             if component is None:
                 creates.append(
                     Component(
@@ -195,7 +262,7 @@ def backport_apply(*, access: Access, backport: Backport, confirm, override_free
                         content_hash=item["content_hash"],
                     )
                 )
-            elif component.content_hash != item["content_hash"]:
+            else:
                 component.name, component.spec, component.content_hash = (
                     item["name"],
                     item["spec"],
@@ -230,6 +297,8 @@ def backport_apply(*, access: Access, backport: Backport, confirm, override_free
             changes={
                 "created": len(creates),
                 "updated": len(updates),
+                "conflicts_kept": len(kept),
+                "conflicts_overwritten": len(overwrite),
                 "version": version.number,
                 "decision": decision.to_json(),
             },

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from agents.copying import copy_components, mark_synced, overwrite_components
 from agents.models import Agent, AgentVersion, Component, VersionReason
+from agents.readable import changed_fields, masked, side_by_side
 from agents.services.components import delete_components
 from agents.services.versions import version_write
 from agents.sync import (
@@ -44,7 +45,7 @@ from ..decision import change_decide, change_recheck, decision_record
 from .promotion import require_confirmation, require_no_editors
 
 KIND = "agent.pull"
-CSV_COLUMNS = ["uid", "kind", "name", "change", "source_changed", "selectable"]
+CSV_COLUMNS = ["uid", "kind", "name", "change", "source_changed", "selectable", "fields_changed"]
 
 
 def pull_source(access: Access, agent: Agent) -> Agent:
@@ -62,32 +63,59 @@ def pull_changes(source: Agent, target: Agent):
     return compare(rows[source.pk], rows[target.pk], stones[target.pk])
 
 
-def pull_preview(*, access: Access, agent: Agent) -> dict:
-    """What a pull would do, per component, with counts by category and by kind."""
+def _contents(org_id, source: Agent, target: Agent, uids: list[str]) -> dict:
+    """{(agent id, uid): (name, stored spec)} for the listed components of both agents."""
+    return {
+        (agent_id, str(uid)): (name, spec)
+        for agent_id, uid, name, spec in Component.objects.for_org(org_id)
+        .filter(agent__in=[source.pk, target.pk], uid__in=uids)
+        .values_list("agent_id", "uid", "name", "spec")
+    }
+
+
+def pull_preview(*, access: Access, agent: Agent, lines: bool = False) -> dict:
+    """What a pull would do, per component, with counts by category and by kind.
+
+    Each item carries `before` (this agent's spec) and `after` (the source's), masked, and
+    the fields that differ; `lines` adds the side-by-side rows the UI shows.
+    """
     source = pull_source(access, agent)
     changes, refresh = pull_changes(source, agent)
     by_kind: dict[str, dict[str, int]] = {}
     for change in changes:
         by_kind.setdefault(change.kind, dict.fromkeys(CHANGES, 0))[change.change] += 1
     counts = Counter(change.change for change in changes)
+    contents = _contents(agent.org_id, source, agent, [c.uid for c in changes])
+    items = []
+    for c in changes:
+        before, after = contents.get((agent.pk, c.uid)), contents.get((source.pk, c.uid))
+        item = {
+            "uid": c.uid,
+            "kind": c.kind,
+            "name": c.name,
+            "change": c.change,
+            "source_changed": c.source_changed,
+            "selectable": c.selectable,
+            "fields_changed": changed_fields(
+                before[1] if before else None,
+                after[1] if after else None,
+                (before[0] if before else None, after[0] if after else None),
+            ),
+            "before": masked(c.kind, before[1]) if before else None,
+            "after": masked(c.kind, after[1]) if after else None,
+        }
+        if lines:
+            item["lines"] = side_by_side(c.kind, before, after)
+        items.append(item)
     return {
         "source_agent": str(source.pk),
         "source_stage": source.stage.slug,
+        "source_stage_name": source.stage.name,
         "source_version": source.version,
         "counts": {category: counts.get(category, 0) for category in CHANGES},
         "by_kind": by_kind,
         "in_sync_refresh": len(refresh),
-        "items": [
-            {
-                "uid": c.uid,
-                "kind": c.kind,
-                "name": c.name,
-                "change": c.change,
-                "source_changed": c.source_changed,
-                "selectable": c.selectable,
-            }
-            for c in changes
-        ],
+        "items": items,
     }
 
 
@@ -96,7 +124,8 @@ def pull_preview_csv(preview: dict) -> str:
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for item in preview["items"]:
-        writer.writerow([item[column] for column in CSV_COLUMNS])
+        row = {**item, "fields_changed": " ".join(item["fields_changed"])}
+        writer.writerow([row[column] for column in CSV_COLUMNS])
     return buffer.getvalue()
 
 

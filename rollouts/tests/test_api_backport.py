@@ -102,9 +102,16 @@ def test_hotfix_flows_back_to_development(world):
         b["id"] for b in developer.get("/api/v1/orgs/acme/backports/", {"status": "open"}).json()["results"]
     ] == [bid]
     detail = developer.get(f"/api/v1/orgs/acme/backports/{bid}/").json()
-    assert detail["preview"] == [
-        {"uid": options["items"][0]["uid"], "kind": "skill", "name": "faq", "change": "updated"}
-    ]
+    (item,) = detail["preview"]
+    assert (item["uid"], item["kind"], item["name"], item["change"]) == (
+        options["items"][0]["uid"],
+        "skill",
+        "faq",
+        "updated",
+    )
+    # The reviewer reads the hotfix itself, not only its name.
+    assert item["before"]["responses"] == ["Hi there!"]
+    assert item["after"]["responses"] == ["Hotfixed answer."]
     assert_envelope(
         developer.post(f"/api/v1/orgs/acme/backports/{bid}/apply/", {"confirm": "nope"}, format="json"), 400
     )
@@ -176,3 +183,51 @@ def test_drift_shows_differences_and_hotfixes_between_adjacent_stages(world):
         ("qa-extra", "local", True),
     }
     assert_envelope(world.client("admin").get("/api/v1/orgs/acme/lineages/nope/drift/"), 404)
+
+
+def test_backport_keeps_a_newer_development_change_unless_overwritten(world):
+    dev, testing = make_testing_agent(world.acme, world.access("developer"))
+    hotfix(world, testing, world.access("tester"))
+    uid = str(Component.objects.for_org(world.acme).get(agent=testing, name="faq").uid)
+    tester, developer = world.client("tester"), world.client("developer")
+
+    def propose():
+        return tester.post(
+            f"/api/v1/orgs/acme/agents/{testing.pk}/backport/", {"include": [uid]}, format="json"
+        ).json()["id"]
+
+    first, second = propose(), propose()
+    # Development moves on after the hotfix's base.
+    component_update(
+        access=world.access("developer"),
+        component=Component.objects.for_org(world.acme).get(agent=dev, name="faq"),
+        spec=skill(["faq"], ["Development's newer answer."]),
+    )
+    (item,) = developer.get(f"/api/v1/orgs/acme/backports/{first}/").json()["preview"]
+    assert item["change"] == "conflict"
+    assert item["before"]["responses"] == ["Development's newer answer."]
+    assert item["after"]["responses"] == ["Hotfixed answer."]
+
+    def dev_text():
+        return Component.objects.for_org(world.acme).get(agent=dev, name="faq").spec["responses"]
+
+    applied = developer.post(
+        f"/api/v1/orgs/acme/backports/{first}/apply/", {"confirm": "accept"}, format="json"
+    )
+    assert applied.status_code == 200, applied.content
+    assert dev_text() == ["Development's newer answer."]
+    # Naming something that is not a conflict is refused.
+    other = str(Component.objects.for_org(world.acme).get(agent=dev, kind="settings").uid)
+    bad = developer.post(
+        f"/api/v1/orgs/acme/backports/{second}/apply/",
+        {"confirm": "accept", "overwrite": [other]},
+        format="json",
+    )
+    assert "overwrite" in assert_envelope(bad, 400)["error"]["fields"]
+    overwritten = developer.post(
+        f"/api/v1/orgs/acme/backports/{second}/apply/",
+        {"confirm": "accept", "overwrite": [uid]},
+        format="json",
+    )
+    assert overwritten.status_code == 200, overwritten.content
+    assert dev_text() == ["Hotfixed answer."]

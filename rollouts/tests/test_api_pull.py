@@ -178,7 +178,7 @@ def test_csv_download(world):
     response = world.client("tester").get(url(testing, format="csv"))
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == ["uid", "kind", "name", "change", "source_changed", "selectable"]
+    assert rows[0] == ["uid", "kind", "name", "change", "source_changed", "selectable", "fields_changed"]
     assert sorted((r[2], r[3]) for r in rows[1:]) == [
         ("bye", "deleted"),
         ("greet", "updated"),
