@@ -2,7 +2,7 @@
 
 from django.http import HttpResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -11,7 +11,13 @@ from .api import Member, OrgAdmin, OrgScopedViewSet, Requester
 from .audit import AuditEvent, audit_visible_to
 from .audit_export import FILTERS, OperationArtifact, audit_csv_stream, audit_export_start, audit_filtered
 from .errors import NotFound
-from .operations import Operation, operation_cancel, operation_live_progress, operations_visible_to
+from .operations import (
+    Operation,
+    operation_cancel,
+    operation_children,
+    operation_live_progress,
+    operations_visible_to,
+)
 from .serializers import StrictSerializer, UserRefSerializer
 
 
@@ -26,6 +32,8 @@ class OperationSerializer(serializers.Serializer):
     requested_by = UserRefSerializer(read_only=True, allow_null=True)
     target = serializers.SerializerMethodField()
     attempts = serializers.IntegerField(read_only=True)
+    parent = serializers.UUIDField(source="parent_id", read_only=True, allow_null=True)
+    cancel_requested_at = serializers.DateTimeField(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
@@ -42,6 +50,26 @@ class OperationSerializer(serializers.Serializer):
         return {"type": operation.target_type, "id": operation.target_id}
 
 
+class OperationChildSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    kind = serializers.CharField(read_only=True)
+    status = serializers.CharField(read_only=True)
+    progress = serializers.SerializerMethodField()
+
+    def get_progress(self, operation) -> int:
+        return operation_live_progress(operation)
+
+
+class OperationDetailSerializer(OperationSerializer):
+    """One operation, with its children (lists leave them out: one query per row)."""
+
+    children = serializers.SerializerMethodField()
+
+    @extend_schema_field(OperationChildSerializer(many=True))
+    def get_children(self, operation) -> list:
+        return OperationChildSerializer(operation_children(operation), many=True).data
+
+
 def operation_accepted(operation: Operation) -> Response:
     """The 202 every long-running endpoint answers with."""
     return Response({"operation": OperationSerializer(operation).data}, status=status.HTTP_202_ACCEPTED)
@@ -55,7 +83,7 @@ class OperationViewSet(OrgScopedViewSet):
     """Background work: poll an operation for its status, progress and result."""
 
     model = Operation
-    serializer_class = OperationSerializer
+    serializer_class = OperationDetailSerializer
     rules = {
         "list": Member(),
         "retrieve": Member(),
@@ -80,7 +108,15 @@ class OperationViewSet(OrgScopedViewSet):
     def retrieve(self, request, org, pk):
         return Response(self.represent(self.get_object()))
 
-    @extend_schema(request=None, responses={200: OperationSerializer})
+    @extend_schema(
+        request=None,
+        responses={200: OperationDetailSerializer},
+        description=(
+            "The requester or an org admin; 409 once the operation has finished. Queued or waiting "
+            "work is cancelled at once; running work gets `cancel_requested_at` and ends `cancelled` "
+            "at its next checkpoint, its changes rolled back. Children are cancelled with their parent."
+        ),
+    )
     @action(detail=True, methods=["post"])
     def cancel(self, request, org, pk):
         operation = operation_cancel(actor=request.user, operation=self.get_object())

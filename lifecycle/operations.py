@@ -307,11 +307,11 @@ def operation_live_progress(operation: Operation) -> int:
     """Progress as pollers see it; a parent waiting for its children shows their mean with its own."""
     if operation.status != OperationStatus.RUNNING:
         return operation.progress
-    own = max(operation.progress, cache.get(_progress_key(operation.id)) or 0)
     if operation.lease_owner != WAITING_FOR_CHILDREN:
-        return own
+        return max(operation.progress, cache.get(_progress_key(operation.id)) or 0)
+    # Its handler is done (100); each child counts as much as the parent's own work.
     children = list(Operation.objects.for_org(operation.org_id).filter(parent=operation))
-    values = [own] + [operation_live_progress(child) for child in children]
+    values = [100] + [operation_live_progress(child) for child in children]
     return sum(values) // len(values)
 
 
@@ -623,3 +623,8 @@ def operation_execute(*, org_id: str, operation_id: str) -> float | None:
             logger.exception("operation %s (%s) failed", operation.pk, operation.kind)
             operation_fail(operation, code="internal", message="The operation failed unexpectedly.")
     return None
+
+
+def operation_children(operation: Operation):
+    """The operation's children, oldest first."""
+    return Operation.objects.for_org(operation.org_id).filter(parent=operation).order_by("created_at")
