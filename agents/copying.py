@@ -25,6 +25,12 @@ def _now():
     return connection.ops.adapt_datetimefield_value(timezone.now())
 
 
+def _orgs(target: Agent) -> list:
+    """The target's org, for both sides of an UPDATE … FROM."""
+    org = _db(target.org_id, "org")
+    return [org, org]
+
+
 def _in(values: list, field: str) -> tuple[str, list]:
     if not values:
         return "1 = 0", []
@@ -33,8 +39,10 @@ def _in(values: list, field: str) -> tuple[str, list]:
 
 def copy_components(source: Agent, target: Agent, *, kinds=None, uids=None, review_kinds=()) -> int:
     """Insert the source's components into the target: same uids, synced to the source."""
+    # Every statement names the target's org for both sides: an agent id alone would let
+    # a mismatched pair copy another org's rows in (or write rows under another org).
     where = ["s.agent_id = %s"]
-    params: list = [_db(source.pk, "agent")]
+    params: list = [_db(target.org_id, "org"), _db(source.pk, "agent")]
     if kinds is not None:
         where.append(f"s.kind IN ({', '.join(['%s'] * len(kinds))})" if kinds else "1 = 0")
         params += list(kinds)
@@ -53,7 +61,7 @@ def copy_components(source: Agent, target: Agent, *, kinds=None, uids=None, revi
             SELECT s.org_id, %s, s.uid, s.kind, s.name, s.spec, s.content_hash, s.content_hash,
                    CASE WHEN {review} THEN %s ELSE %s END, %s, %s
             FROM {TABLE} s
-            WHERE {" AND ".join(where)}
+            WHERE s.org_id = %s AND {" AND ".join(where)}
             """,  # noqa: S608 (table and column names are ours; values are parameters)
             [_db(target.pk, "agent"), *review_kinds, True, False, now, now, *params],
         )
@@ -73,9 +81,10 @@ def overwrite_components(source: Agent, target: Agent, uids) -> int:
             SET name = s.name, spec = s.spec, content_hash = s.content_hash,
                 synced_hash = s.content_hash, needs_review = %s, updated_at = %s
             FROM {TABLE} AS s
-            WHERE t.agent_id = %s AND s.agent_id = %s AND s.uid = t.uid AND {clause}
+            WHERE t.org_id = %s AND s.org_id = %s
+              AND t.agent_id = %s AND s.agent_id = %s AND s.uid = t.uid AND {clause}
             """,  # noqa: S608
-            [False, _now(), _db(target.pk, "agent"), _db(source.pk, "agent"), *values],
+            [False, _now(), *_orgs(target), _db(target.pk, "agent"), _db(source.pk, "agent"), *values],
         )
         return cursor.rowcount
 
@@ -92,8 +101,9 @@ def mark_synced(source: Agent, target: Agent, uids) -> int:
             UPDATE {TABLE} AS t
             SET synced_hash = s.content_hash
             FROM {TABLE} AS s
-            WHERE t.agent_id = %s AND s.agent_id = %s AND s.uid = t.uid AND {clause}
+            WHERE t.org_id = %s AND s.org_id = %s
+              AND t.agent_id = %s AND s.agent_id = %s AND s.uid = t.uid AND {clause}
             """,  # noqa: S608
-            [_db(target.pk, "agent"), _db(source.pk, "agent"), *values],
+            [*_orgs(target), _db(target.pk, "agent"), _db(source.pk, "agent"), *values],
         )
         return cursor.rowcount

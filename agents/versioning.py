@@ -30,13 +30,13 @@ def store_contents(agent: Agent) -> None:
             {insert} {content} (org_id, hash, kind, name, spec, created_at)
             SELECT c.org_id, c.content_hash, c.kind, c.name, c.spec, CURRENT_TIMESTAMP
             FROM {component} c
-            WHERE c.agent_id = %s
+            WHERE c.org_id = %s AND c.agent_id = %s
               AND NOT EXISTS (
                 SELECT 1 FROM {content} s WHERE s.org_id = c.org_id AND s.hash = c.content_hash
               )
             {conflict}
             """,  # noqa: S608 (table names come from the models, values are parameters)
-            [db_id(agent.pk)],
+            [db_id(agent.org_id), db_id(agent.pk)],
         )
 
 
@@ -58,8 +58,9 @@ def current_entries(agent: Agent) -> list[list[str]]:
     """[[uid, content_hash], ...] of the working copy, sorted by uid."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {uid_text('uid')}, content_hash FROM {Component._meta.db_table} WHERE agent_id = %s",  # noqa: S608
-            [db_id(agent.pk)],
+            f"SELECT {uid_text('uid')}, content_hash FROM {Component._meta.db_table} "  # noqa: S608
+            "WHERE org_id = %s AND agent_id = %s",
+            [db_id(agent.org_id), db_id(agent.pk)],
         )
         rows = [[canonical_uid(uid), digest] for uid, digest in cursor.fetchall()]
     rows.sort()

@@ -31,6 +31,7 @@ from .audit import audit_record
 from .errors import Forbidden, NotFound
 from .etags import check_if_match, etag_of
 from .idempotency import Replay, idempotency_abandon, idempotency_begin, idempotency_complete, replay_response
+from .sealing import check_sealed
 
 # URL names of API routes that deliberately do not use the org-scoped base: not under an
 # org at all, or (STAGE_KEY_ROUTES) authenticated by a stage's API key instead of a member.
@@ -196,12 +197,12 @@ class OrgScopedMixin(KernelAPIMixin):
         super().__init_subclass__(**kwargs)
         if cls.__module__ == __name__:
             return
-        for name in SEALED_METHODS:
-            if name in cls.__dict__:
-                raise TypeError(
-                    f"{cls.__qualname__} overrides {name}(); org-scoped views are sealed. "
-                    "Narrow the queryset in refine_queryset() and declare rules instead."
-                )
+        check_sealed(
+            cls,
+            OrgScopedMixin,
+            SEALED_METHODS,
+            "org-scoped views (narrow the queryset in refine_queryset() and declare rules)",
+        )
         missing = [action for action in cls._declared_actions() if action not in cls.rules]
         if missing:
             raise TypeError(f"{cls.__qualname__} has no rule for: {', '.join(sorted(missing))}")

@@ -25,11 +25,23 @@ from .access import Access, resolve_access
 from .api import Rule
 from .audit import audit_record
 from .errors import NotFound
+from .sealing import check_sealed
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED, CLOSE_FORBIDDEN, CLOSE_NOT_FOUND = 4401, 4403, 4404
-SEALED_CONSUMER_METHODS = ("connect", "websocket_connect", "receive", "disconnect")
+# The handshake and everything it trusts: who the caller is, and which object the path names.
+SEALED_CONSUMER_METHODS = (
+    "connect",
+    "websocket_connect",
+    "dispatch",
+    "receive",
+    "disconnect",
+    "_authenticate",
+    "_user_for_token",
+    "_origin_allowed",
+    "_resolve",
+)
 
 
 class OrgScopedConsumer(AsyncWebsocketConsumer):
@@ -50,9 +62,7 @@ class OrgScopedConsumer(AsyncWebsocketConsumer):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in SEALED_CONSUMER_METHODS:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__qualname__} overrides {name}(); org-scoped consumers are sealed.")
+        check_sealed(cls, OrgScopedConsumer, SEALED_CONSUMER_METHODS, "org-scoped consumers")
         if cls.rule is None:
             raise TypeError(f"{cls.__qualname__} has no rule.")
 

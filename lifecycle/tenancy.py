@@ -8,7 +8,11 @@ finds.
 
 from __future__ import annotations
 
+import sys
+
 from django.db import models
+from django.db.models.options import Options
+from django.db.models.signals import class_prepared
 
 
 class UnscopedQueryError(RuntimeError):
@@ -95,6 +99,48 @@ class TenantQuerySet(models.QuerySet):
         self._require_scope()
         return super().contains(obj)
 
+    def aiterator(self, *args, **kwargs):
+        # Django's async iterator reads through the compiler, not _fetch_all or iterator().
+        self._require_scope()
+        return super().aiterator(*args, **kwargs)
+
+    def _update(self, values):
+        self._require_scope()
+        return super()._update(values)
+
+    def raw(self, *args, **kwargs):
+        # Raw SQL ignores every filter of the queryset, for_org() included: a raw read of a
+        # tenant table belongs in an allow-listed module with `org_id = %s` (tests/test_meta.py).
+        raise UnscopedQueryError(
+            f"{self.model.__name__}.objects.raw() cannot be scoped to an org; "
+            "use the ORM with for_org(), or a cursor in an allow-listed module."
+        )
+
+    def resolve_expression(self, *args, **kwargs):
+        # `filter(x__in=Model.objects.values("pk"))`: the inner queryset runs as a subquery,
+        # never through _fetch_all, so it is checked here.
+        self._require_scope()
+        return super().resolve_expression(*args, **kwargs)
+
+    # Combining keeps the scope only when every part is scoped: `for_org(a) | all()` would
+    # otherwise inherit the left side's mark and read every org's rows.
+    def _combined(self, combined, *others) -> TenantQuerySet:
+        scoped = self._org_scoped and all(getattr(other, "_org_scoped", False) for other in others)
+        return combined._chain()._mark(scoped)
+
+    def __or__(self, other):
+        return self._combined(super().__or__(other), other)
+
+    def __and__(self, other):
+        return self._combined(super().__and__(other), other)
+
+    def __xor__(self, other):
+        return self._combined(super().__xor__(other), other)
+
+    def _combinator_query(self, combinator, *other_qs, **kwargs):
+        # union(), intersection() and difference() all come through here.
+        return self._combined(super()._combinator_query(combinator, *other_qs, **kwargs), *other_qs)
+
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
     def get_queryset(self) -> TenantQuerySet:
@@ -115,6 +161,36 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
         return super().get_queryset().filter(**filters)._mark()
 
 
+# Modules whose use of the base manager only ever follows rows Django already holds: FK
+# and one-to-one descriptors, refresh_from_db(), save()'s UPDATE, deletion cascades, FK
+# validation, `|` on sliced querysets, limit_choices_to, generic relations.
+_ORM_MODULES = (
+    "django.db.models.",
+    "django.db.backends.",
+    "django.forms.models",
+    "django.contrib.contenttypes.",
+)
+_MANAGER_MODULES = ("django.db.models.manager", __name__)
+
+
+def _called_by_the_orm() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "") in _MANAGER_MODULES:
+        frame = frame.f_back
+    return frame is not None and frame.f_globals.get("__name__", "").startswith(_ORM_MODULES)
+
+
+class TenantBaseManager(TenantManager):
+    """The base manager of tenant models: scoped for Django's own row-following, refused
+    (like the default manager) when application code reaches for `Model._base_manager`."""
+
+    def get_queryset(self) -> TenantQuerySet:
+        qs = super().get_queryset()
+        if not qs._org_scoped and _called_by_the_orm():
+            qs._mark()
+        return qs
+
+
 def _belongs_to_an_org(instance) -> bool:
     from accounts.models import Organization
 
@@ -127,6 +203,32 @@ class TenantModel(models.Model):
     objects = TenantManager()
 
     class Meta:
-        # Django's own machinery (FK descriptors, cascades, refresh_from_db) uses the
-        # base manager, which stays a plain one: it only ever follows a known row.
         abstract = True
+
+
+class _TenantOptions(Options):
+    """A tenant model's options, whose base manager is a TenantBaseManager."""
+
+    @property
+    def base_manager(self) -> TenantBaseManager:
+        manager = self.__dict__.get("_tenant_base_manager")
+        if manager is None:
+            manager = TenantBaseManager()
+            manager.name = "_base_manager"
+            manager.model = self.model
+            manager.auto_created = True
+            self.__dict__["_tenant_base_manager"] = manager
+        return manager
+
+
+def _seal_base_manager(sender, **kwargs) -> None:
+    # Django's own machinery (FK descriptors, cascades, refresh_from_db) uses the base
+    # manager, which Django makes a plain, unscoped Manager that anyone can reach as
+    # `Model._base_manager`. Neither Meta.base_manager_name nor a second manager would
+    # leave the migration state alone (both show up in every tenant model's migrations),
+    # so the options object itself answers with the tenant base manager.
+    if issubclass(sender, TenantModel) and not sender._meta.abstract:
+        sender._meta.__class__ = _TenantOptions
+
+
+class_prepared.connect(_seal_base_manager)

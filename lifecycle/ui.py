@@ -16,6 +16,7 @@ from .access import Access, resolve_access
 from .api import Member, Rule
 from .audit import audit_record
 from .errors import DomainError, NotFound
+from .sealing import check_sealed
 
 SEALED_UI_METHODS = ("dispatch", "setup")
 #: The tag of "… started" flashes, which an operation's page drops once it has finished.
@@ -36,9 +37,7 @@ class OrgPage(TemplateView):
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        for name in SEALED_UI_METHODS:
-            if name in cls.__dict__:
-                raise TypeError(f"{cls.__qualname__} overrides {name}(); org pages are sealed.")
+        check_sealed(cls, OrgPage, SEALED_UI_METHODS, "org pages")
 
     def dispatch(self, request, *args, **kwargs):
         if not request.user.is_authenticated:

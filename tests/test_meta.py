@@ -136,3 +136,130 @@ def test_the_innermost_middleware_is_sync_only():
     # Django's own defaults for middleware that declares neither.
     assert getattr(innermost, "sync_capable", True)
     assert not getattr(innermost, "async_capable", False)
+
+
+# --- raw SQL ----------------------------------------------------------------------------
+# The only modules that may reach past the ORM, and why. Every statement in them names the
+# org in each WHERE clause (the ORM's for_org() cannot reach raw SQL).
+RAW_SQL_MODULES = {
+    "agents/copying.py": "INSERT … SELECT / UPDATE … FROM for promotion, pull and back-port",
+    "agents/versioning.py": "one-statement content store and working-copy manifest",
+    "agents/sync.py": "the pull comparison's rows without per-object ORM cost",
+    "agents/services/conversations.py": "the turn writer (COPY, one-statement gateway turns)",
+    "lifecycle/prepared.py": "runs statements the ORM compiled from a scoped queryset",
+}
+RAW_CALLS = {"cursor", "raw", "execute", "executemany", "copy_expert"}
+APP_DIRS = ("accounts", "agents", "rollouts", "lifecycle")
+
+
+def _app_modules():
+    for app in APP_DIRS:
+        for path in sorted((ROOT / app).rglob("*.py")):
+            parts = path.relative_to(ROOT).parts
+            if "tests" in parts or "migrations" in parts:
+                continue
+            yield path
+
+
+def _sql_text(node) -> str | None:
+    """A string literal or f-string as text ({} where values go), if it reads as SQL."""
+    import ast
+    import re
+
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        text = node.value
+    elif isinstance(node, ast.JoinedStr):
+        text = "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+    else:
+        return None
+    statement = r"\bSELECT\b.*\bFROM\b|\bUPDATE\b.*\bSET\b|\bINSERT INTO\b|\bDELETE FROM\b|\bCOPY\b.*\bFROM\b"
+    return text if re.search(statement, text, re.DOTALL) else None
+
+
+def test_raw_sql_only_in_allowlisted_modules():
+    import ast
+
+    offenders = []
+    for path in _app_modules():
+        rel = path.relative_to(ROOT).as_posix()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in RAW_CALLS
+                and rel not in RAW_SQL_MODULES
+            ):
+                offenders.append(f"{rel}:{node.lineno} .{node.func.attr}(")
+    assert offenders == [], f"raw SQL outside {sorted(RAW_SQL_MODULES)}: {offenders}"
+
+
+def test_every_raw_statement_names_the_org():
+    import ast
+    import re
+
+    offenders = []
+    for rel in RAW_SQL_MODULES:
+        tree = ast.parse((ROOT / rel).read_text())
+        # An f-string's literal pieces are read as part of the whole f-string.
+        pieces = {id(v) for n in ast.walk(tree) if isinstance(n, ast.JoinedStr) for v in n.values}
+        documented = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        pieces |= {
+            id(n.body[0].value)
+            for n in ast.walk(tree)
+            if isinstance(n, documented) and ast.get_docstring(n, clean=False) is not None
+        }
+        for node in ast.walk(tree):
+            if id(node) in pieces:
+                continue
+            text = _sql_text(node)
+            if text is None:
+                continue
+            statement = " ".join(text.split())
+            if re.search(r"\bUPDATE\b.*\bSET\b|\bDELETE FROM\b", statement) and "WHERE" not in statement:
+                offenders.append(f"{rel}:{node.lineno} UPDATE/DELETE without WHERE")
+            for clause in statement.split("WHERE")[1:]:
+                if "org_id" not in clause.split("SELECT")[0]:
+                    offenders.append(f"{rel}:{node.lineno} WHERE without org_id: {clause[:80]}")
+    assert offenders == [], offenders
+
+
+def test_the_raw_sql_check_catches_a_statement_without_the_org():
+    import ast
+
+    bad = ast.parse('f"UPDATE {t} SET x = 1 WHERE agent_id = %s"').body[0].value
+    statement = " ".join(_sql_text(bad).split())
+    assert "org_id" not in statement.split("WHERE")[1]
+
+
+# --- the seal walks the MRO ---------------------------------------------------------------
+def test_a_mixin_ahead_of_the_sealed_api_base_is_refused():
+    for method in ("get_queryset", "get_object", "get_permissions", "initial", "check_object_permissions"):
+        sneaky = type("SneakyMixin", (), {method: lambda self, *a: None, "__module__": "x"})
+        with pytest.raises(TypeError, match="sealed"):
+            type("Sneaky", (sneaky, OrgScopedViewSet), {"__module__": "x"})
+        # ... and two levels down, through an intermediate class.
+        middle = type("Middle", (sneaky,), {"__module__": "x"})
+        with pytest.raises(TypeError, match="through SneakyMixin"):
+            type("Deeper", (middle, OrgScopedViewSet), {"__module__": "x"})
+
+
+def test_a_mixin_ahead_of_the_sealed_page_base_is_refused():
+    sneaky = type("SneakyMixin", (), {"dispatch": lambda self, r: None, "__module__": "x"})
+    with pytest.raises(TypeError, match="sealed"):
+        type("SneakyPage", (sneaky, OrgPage), {"__module__": "x"})
+
+
+def test_the_consumer_base_is_sealed_through_the_mro():
+    from lifecycle.consumers import SEALED_CONSUMER_METHODS, OrgScopedConsumer
+
+    assert {"_authenticate", "_resolve", "_origin_allowed"} <= set(SEALED_CONSUMER_METHODS)
+    for method in SEALED_CONSUMER_METHODS:
+        with pytest.raises(TypeError, match="sealed"):
+            type(
+                "Sneaky",
+                (OrgScopedConsumer,),
+                {method: lambda self: None, "rule": Member(), "__module__": "x"},
+            )
+        sneaky = type("SneakyMixin", (), {method: lambda self: None, "__module__": "x"})
+        with pytest.raises(TypeError, match="sealed"):
+            type("Sneaky", (sneaky, OrgScopedConsumer), {"rule": Member(), "__module__": "x"})
