@@ -284,10 +284,14 @@ class PresencePage(AgentMixin, OrgPage):
         return context
 
     def post(self, request, org, agent_id):
-        try:
-            presence_heartbeat(access=self.access, agent=self.agent, module=request.POST.get("module", ""))
-        except DomainError as exc:
-            return HttpResponse(exc.message, status=exc.status_code)
+        # Opening a module is not editing it: app.js adds editing=1 once something in the
+        # module's form changed. Until then the poll only refreshes who else is editing.
+        if request.POST.get("editing") == "1":
+            try:
+                module = request.POST.get("module", "")
+                presence_heartbeat(access=self.access, agent=self.agent, module=module)
+            except DomainError as exc:
+                return HttpResponse(exc.message, status=exc.status_code)
         return self.render_to_response(self.get_context_data())
 
 

@@ -125,19 +125,13 @@ def test_sharing_page(world):
 def test_presence_heartbeat_from_an_open_module(world):
     agent = make_agent(world.acme, access=world.access("developer"))
     admin = signed_in(world.users["admin"])
-    admin.post(f"/orgs/acme/agents/{agent.pk}/presence/", {"module": "knowledge"}, HTTP_HX_REQUEST="true")
+    url = f"/orgs/acme/agents/{agent.pk}/presence/"
+    admin.post(url, {"module": "knowledge", "editing": "1"}, HTTP_HX_REQUEST="true")
     banner = (
-        signed_in(world.users["developer"])
-        .post(f"/orgs/acme/agents/{agent.pk}/presence/", {"module": "skills"})
-        .content.decode()
+        signed_in(world.users["developer"]).post(url, {"module": "skills", "editing": ""}).content.decode()
     )
     assert "admin@acme.test" in banner and "knowledge" in banner
-    assert (
-        signed_in(world.users["tester"])
-        .post(f"/orgs/acme/agents/{agent.pk}/presence/", {"module": "skills"})
-        .status_code
-        == 403
-    )
+    assert signed_in(world.users["tester"]).post(url, {"module": "skills", "editing": "1"}).status_code == 403
 
 
 def test_agent_pages_are_404_for_those_who_cannot_see(world):

@@ -10,3 +10,16 @@ document.addEventListener("htmx:afterSwap", () => {
   const main = document.getElementById("main");
   if (main && document.activeElement === document.body) main.focus({ preventScroll: true });
 });
+
+// Presence: opening a module is not editing it. The first change in one of the module's
+// forms marks the heartbeat as editing and sends it at once; the 30 s poll keeps it alive.
+function markEditing(event) {
+  const presence = document.querySelector("#editors[data-presence]");
+  if (!presence || presence.dataset.editing || !event.target.closest("main form[method=post]")) return;
+  presence.dataset.editing = "1";
+  const vals = JSON.parse(presence.getAttribute("hx-vals") || "{}");
+  presence.setAttribute("hx-vals", JSON.stringify({ ...vals, editing: "1" }));
+  htmx.trigger(presence, "lifecycle:editing");
+}
+document.addEventListener("input", markEditing);
+document.addEventListener("change", markEditing);
