@@ -131,14 +131,18 @@ AUDIT_CSV_COLUMNS = [
 def audit_csv_row(event: AuditEvent) -> list:
     import json
 
-    return [
-        event.created_at.isoformat(),
-        event.actor_email,
-        event.action,
-        event.target_type,
-        event.target_id,
-        event.target_repr,
-        json.dumps(event.changes, sort_keys=True),
-        event.request_id,
-        event.ip or "",
-    ]
+    from .csvsafe import csv_row
+
+    return csv_row(
+        [
+            event.created_at.isoformat(),
+            event.actor_email,
+            event.action,
+            event.target_type,
+            event.target_id,
+            event.target_repr,
+            json.dumps(event.changes, sort_keys=True),
+            event.request_id,
+            event.ip or "",
+        ]
+    )

@@ -31,6 +31,7 @@ from agents.sync import (
 )
 from lifecycle.access import Access
 from lifecycle.audit import audit_record
+from lifecycle.csvsafe import csv_row
 from lifecycle.errors import Conflict, Forbidden, Invalid, NotFound
 from lifecycle.operations import (
     Operation,
@@ -125,7 +126,7 @@ def pull_preview_csv(preview: dict) -> str:
     writer.writerow(CSV_COLUMNS)
     for item in preview["items"]:
         row = {**item, "fields_changed": " ".join(item["fields_changed"])}
-        writer.writerow([row[column] for column in CSV_COLUMNS])
+        writer.writerow(csv_row(row[column] for column in CSV_COLUMNS))  # formulas neutralized
     return buffer.getvalue()
 
 
