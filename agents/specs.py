@@ -150,7 +150,11 @@ class ToolSpec(StrictSerializer):
 
 
 class VariableSpec(StrictSerializer):
-    value = serializers.CharField(max_length=10_000, allow_blank=True, allow_null=True, trim_whitespace=False)
+    # Optional: a secret's value is write-only, so an update may leave it out to keep it
+    # (API.md); a new plain variable without one is empty.
+    value = serializers.CharField(
+        max_length=10_000, allow_blank=True, allow_null=True, trim_whitespace=False, required=False
+    )
     secret = serializers.BooleanField(default=False)
 
 

@@ -63,7 +63,10 @@ def _merge_secret(stored: dict | None, spec: dict, raw: dict) -> dict:
         # Turning a secret into a plain variable would show it: a new value is required.
         raise Invalid(fields={"spec.value": ["Give a new value when a secret variable stops being secret."]})
     if not spec.get("secret") and spec.get("value") is None:
-        return {**spec, "value": ""}
+        # Left out of an update, a plain value stays as it was; a new variable starts empty.
+        absent = not isinstance(raw, dict) or "value" not in raw
+        kept = (stored or {}).get("value") if absent and stored and not stored.get("secret") else None
+        return {**spec, "value": kept if isinstance(kept, str) else ""}
     return spec
 
 

@@ -121,3 +121,30 @@ def test_hashes_ignore_key_order_and_see_every_change(world):
         access=owner_access(world.acme), component=s2, spec={"value": "two", "secret": True}
     )
     assert s2.content_hash != before  # a secret's change shows in the hash, not its value
+
+
+def test_a_patch_of_a_secret_spec_without_the_value_key_keeps_it(world):
+    # API.md: "A PATCH without `value` keeps the stored secret" (it answered 400 spec.value).
+    agent, created = _make_agent_with_secret(world)
+    url = f"/api/v1/orgs/acme/agents/{agent.pk}/components/{created['uid']}/"
+    kept = world.client("developer").patch(url, {"spec": {"secret": True}}, format="json")
+    assert kept.status_code == 200, kept.content
+    assert kept.json()["spec"] == {"secret": True, "value": None, "is_set": True}
+    assert kept.json()["content_hash"] == created["content_hash"]
+    stored = Component.objects.for_org(world.acme).get(agent=agent, kind="variable")
+    assert reveal(stored.spec)["value"] == CANARY
+    # A plain variable's value is kept the same way; a new one without a value is empty.
+    plain = world.client("developer").post(
+        f"/api/v1/orgs/acme/agents/{agent.pk}/components/",
+        {"kind": "variable", "name": "REGION", "spec": {"value": "eu"}},
+        format="json",
+    )
+    plain_url = f"/api/v1/orgs/acme/agents/{agent.pk}/components/{plain.json()['uid']}/"
+    same = world.client("developer").patch(plain_url, {"spec": {"secret": False}}, format="json")
+    assert same.json()["spec"]["value"] == "eu"
+    empty = world.client("developer").post(
+        f"/api/v1/orgs/acme/agents/{agent.pk}/components/",
+        {"kind": "variable", "name": "EMPTY", "spec": {}},
+        format="json",
+    )
+    assert empty.status_code == 201 and empty.json()["spec"]["value"] == ""
