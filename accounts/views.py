@@ -121,6 +121,7 @@ class OrgOverviewPage(OrgPage):
 class MembersPage(OrgPage):
     template_name = "accounts/members.html"
     nav = "members"
+    title = "Members"
     post_rule = OrgAdmin()
 
     def get_context_data(self, add_form=None, **kwargs):
@@ -207,6 +208,7 @@ class MemberEditPage(OrgPage):
 class StagesPage(OrgPage):
     template_name = "accounts/stages.html"
     nav = "stages"
+    title = "Stages"
     post_rule = OrgAdmin()
 
     def get_context_data(self, form=None, **kwargs):

@@ -49,6 +49,17 @@ MODULES = [
     ("other", "Channels & more"),
 ]
 PRESENCE_MODULE = {"other": "channels"}
+#: The name of each agent tab, for page titles ("Sales bot · Skills · Development").
+TAB_TITLES = {
+    **dict(MODULES),
+    "versions": "Versions",
+    "results": "Test results",
+    "conversations": "Conversations",
+    "sharing": "Sharing",
+    "promote": "Promote",
+    "pull": "Pull updates",
+    "backport": "Back-port",
+}
 
 
 class AgentsPage(OrgPage):
@@ -56,6 +67,7 @@ class AgentsPage(OrgPage):
 
     template_name = "agents/list.html"
     nav = "agents"
+    title = "Agents"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -81,6 +93,7 @@ class AgentsPage(OrgPage):
             current=current,
             rows=[(agent, editors.get(agent.pk, [])) for agent in agents],
             can_create=self.access.has_stage_role(first_stage(self.org), "editor"),
+            page_title=f"Agents · {current.name} · {self.org.name}",
             search=self.request.GET.get("search", ""),
             archived=self.request.GET.get("archived", "") == "true",
         )
@@ -90,6 +103,7 @@ class AgentsPage(OrgPage):
 class AgentNewPage(OrgPage):
     template_name = "agents/new.html"
     nav = "agents"
+    title = "New agent"
 
     def get_context_data(self, form=None, import_form=None, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -170,6 +184,7 @@ class AgentMixin:
             "can_unarchive": self.access.can("delete", agent) and agent.archived,
             "editors": [p for p in presence_active(agent) if p.user_id != self.request.user.pk],
             "actions": agent_actions(self.access, agent) if not agent.archived else [],
+            "page_title": f"{agent.name} · {TAB_TITLES.get(tab, tab)} · {agent.stage.name}",
         }
 
 

@@ -31,6 +31,8 @@ class OrgPage(TemplateView):
     post_rule: Rule | None = None
     #: Which navigation tab is active.
     nav = ""
+    #: What the page is, for its <title> (pages about one object name it instead).
+    title = ""
 
     org = None
     access: Access
@@ -66,6 +68,7 @@ class OrgPage(TemplateView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(org=self.org, access=self.access, nav=self.nav)
+        context.setdefault("page_title", " · ".join(part for part in (self.title, self.org.name) if part))
         return context
 
 

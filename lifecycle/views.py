@@ -19,6 +19,7 @@ PAGE = 50
 class AuditPage(OrgPage):
     template_name = "lifecycle/audit.html"
     nav = "audit"
+    title = "Audit log"
     post_rule = OrgAdmin()
 
     def get_context_data(self, **kwargs):
@@ -57,6 +58,7 @@ class OperationPage(OrgPage):
     """An operation's progress; the template polls itself with htmx while it runs."""
 
     template_name = "lifecycle/operation.html"
+    title = "Operation"
     # Cancelling is for the requester or an org admin: decided per object in post().
     post_rule = Member()
 

@@ -182,6 +182,7 @@ class BackportProposePage(AgentMixin, OrgPage):
 class BackportsPage(OrgPage):
     template_name = "rollouts/backports.html"
     nav = "backports"
+    title = "Back-ports"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -234,6 +235,7 @@ class StageKeysPage(OrgPage):
 
     template_name = "rollouts/stage_keys.html"
     nav = "stages"
+    title = "API keys"
     rule = OrgAdmin()
 
     @cached_property
@@ -248,6 +250,7 @@ class StageKeysPage(OrgPage):
         context.update(
             stage=self.stage, keys=stage_keys_of(self.stage).order_by("-created_at"), new_key=new_key, new=new
         )
+        context["page_title"] = f"API keys · {self.stage.name} · {self.org.name}"
         return context
 
     def post(self, request, org, slug):
@@ -280,6 +283,7 @@ class LineagePage(OrgPage):
 
     template_name = "rollouts/lineage.html"
     nav = "agents"
+    title = "Lineage"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
