@@ -49,8 +49,16 @@ def _set_stage_roles(access: Access, membership: Membership, resolved: dict) -> 
     )
 
 
-def _owner_count(org) -> int:
-    return Membership.objects.for_org(org).filter(role=OrgRole.OWNER).count()
+def _lock_owners(org) -> int:
+    """Lock the org's owner rows and return how many there are.
+
+    Counting without the lock let two owners demote each other (or both leave) at once:
+    each saw the other still an owner. The rows are locked in one order (by id), before
+    the member's own row, so two such changes queue instead of deadlocking; the second
+    re-reads the rows once the first commits and sees one owner left.
+    """
+    owners = Membership.objects.for_org(org).filter(role=OrgRole.OWNER).order_by("pk").select_for_update()
+    return len(owners.values_list("pk", flat=True))
 
 
 def _stage_role_summary(membership: Membership) -> dict:
@@ -119,10 +127,11 @@ def member_update(
     _require_admin(access, "Only owners and admins can change members.")
     changes: dict = {}
     with transaction.atomic():
+        owners = _lock_owners(access.org)
         membership = Membership.objects.for_org(access.org).select_for_update().get(pk=membership.pk)
         if role is not None and role != membership.role:
             _check_role_change(access, role, membership.role)
-            if membership.role == OrgRole.OWNER and _owner_count(access.org) <= 1:
+            if membership.role == OrgRole.OWNER and owners <= 1:
                 raise Conflict("An organization must keep at least one owner.")
             changes["role"] = [membership.role, role]
             membership.role = role
@@ -154,8 +163,9 @@ def member_remove(*, access: Access, membership: Membership) -> None:
     if membership.role == OrgRole.OWNER and not (access.is_owner or is_self):
         raise Forbidden("Only owners can remove an owner.")
     with transaction.atomic():
+        owners = _lock_owners(access.org)
         membership = Membership.objects.for_org(access.org).select_for_update().get(pk=membership.pk)
-        if membership.role == OrgRole.OWNER and _owner_count(access.org) <= 1:
+        if membership.role == OrgRole.OWNER and owners <= 1:
             raise Conflict("An organization must keep at least one owner.")
         email = membership.user.email
         audit_record(
