@@ -21,6 +21,18 @@ def can_share(access: Access, agent: Agent) -> bool:
     return agent.owner_id == access.user.pk or access.has_stage_role(agent.stage_id, "manager")
 
 
+def _beyond_what_is_held(access: Access, agent: Agent, permissions: list[str]) -> list[str]:
+    """The permissions the actor may not hand out.
+
+    A manager of the agent's stage may grant anything. Anyone else (the agent's owner)
+    only what they hold themselves, through their stage role or a grant at least as
+    strong: an owner demoted to viewer had granted themselves change and delete back.
+    """
+    if access.has_stage_role(agent.stage_id, "manager"):
+        return []
+    return [p for p in permissions if not access.can(p, agent)]
+
+
 def _member(access: Access, ref: str) -> User:
     """A member of this org by email or id; anyone else is 'not a member', never found."""
     memberships = Membership.objects.for_org(access.org).select_related("user")
@@ -43,6 +55,12 @@ def grant_set(
     wanted = sorted(set(permissions))
     if not wanted or any(p not in GRANTABLE for p in wanted):
         raise Invalid(fields={"permissions": [f"Choose from: {', '.join(GRANTABLE)}."]})
+    beyond = _beyond_what_is_held(access, agent, wanted)
+    if beyond:
+        raise Forbidden(
+            f"You can only share what you hold yourself; you do not hold: {', '.join(beyond)}. "
+            "A manager of the agent's stage can grant more."
+        )
     user = _member(access, user_ref)
     perms = {
         p.codename.split("_", 1)[0]: p

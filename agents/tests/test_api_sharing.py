@@ -169,3 +169,49 @@ def test_test_results_carry_stage_and_version(world):
         format="json",
     )
     assert set(assert_envelope(bad, 400)["error"]["fields"]) == {"rating", "status"}
+
+
+def test_a_demoted_owner_cannot_grant_themselves_back_what_they_lost(world):
+    from accounts.models import Membership
+    from accounts.services.members import member_update
+    from lifecycle.audit import AuditEvent
+
+    agent = make_agent(world.acme, access=world.access("developer"))  # developer owns it
+    url = f"/api/v1/orgs/acme/agents/{agent.pk}/grants/"
+    developer = world.users["developer"]
+    membership = Membership.objects.for_org(world.acme).get(user=developer)
+    member_update(
+        access=owner_access(world.acme), membership=membership, stage_roles={"development": "viewer"}
+    )
+    client = world.client("developer")
+    denied_before = AuditEvent.objects.for_org(world.acme).filter(action="access.denied").count()
+
+    for permissions in (["view", "change", "delete"], ["change"], ["delete"]):
+        for grantee in (developer.email, "member@acme.test"):
+            response = client.post(url, {"user": grantee, "permissions": permissions}, format="json")
+            assert_envelope(response, 403, "forbidden")
+    assert not AgentUserObjectPermission.objects.for_org(world.acme).exists()
+    denied_after = AuditEvent.objects.for_org(world.acme).filter(action="access.denied").count()
+    assert denied_after == denied_before + 6
+    assert_envelope(
+        world.client("developer").patch(f"/api/v1/orgs/acme/agents/{agent.pk}/", {"name": "x"}), 403
+    )
+
+    # What they still hold they may share; a manager of the stage may grant anything.
+    assert (
+        client.post(url, {"user": "member@acme.test", "permissions": ["view"]}, format="json").status_code
+        == 201
+    )
+    manager = world.client("admin")
+    assert (
+        manager.post(url, {"user": developer.email, "permissions": ["change"]}, format="json").status_code
+        == 201
+    )
+    # Now holding change through a grant, the owner can share change, but still not delete.
+    assert (
+        client.post(url, {"user": "member@acme.test", "permissions": ["change"]}, format="json").status_code
+        == 201
+    )
+    assert_envelope(
+        client.post(url, {"user": "member@acme.test", "permissions": ["delete"]}, format="json"), 403
+    )
