@@ -22,6 +22,21 @@ def agent_actions(access, agent) -> list[AgentAction]:
     return [action for provider in AGENT_ACTIONS for action in provider(access, agent)]
 
 
+@dataclass(frozen=True)
+class AgentTab:
+    slug: str
+    label: str
+    url: str
+
+
+# Tabs other domains add to an agent's pages; each provider gets (access, agent).
+AGENT_TABS: list[Callable] = []
+
+
+def agent_tabs(access, agent) -> list[AgentTab]:
+    return [tab for provider in AGENT_TABS for tab in provider(access, agent)]
+
+
 # Called inside version_write's transaction, with the agent's row locked, as
 # callback(actor=, agent=, version=). Rollouts registers the one that makes a new version
 # live when the stage does not require releases: agents never decides what is served.

@@ -18,7 +18,7 @@ from lifecycle.ui import OrgPage, flash_error, form_errors_from
 from . import forms
 from .components import SETTINGS
 from .diffing import diff_entries
-from .hooks import agent_actions
+from .hooks import agent_actions, agent_tabs
 from .models import ConversationSource
 from .selectors import (
     active_editors,
@@ -184,6 +184,7 @@ class AgentMixin:
             "can_unarchive": self.access.can("delete", agent) and agent.archived,
             "editors": [p for p in presence_active(agent) if p.user_id != self.request.user.pk],
             "actions": agent_actions(self.access, agent) if not agent.archived else [],
+            "extra_tabs": agent_tabs(self.access, agent),
             "page_title": f"{agent.name} · {TAB_TITLES.get(tab, tab)} · {agent.stage.name}",
         }
 

@@ -38,6 +38,7 @@ org_pages = [
     path("agents/<uuid:agent_id>/archive/", agents.ArchivePage.as_view(), name="agent-archive"),
     path("agents/<uuid:agent_id>/unarchive/", agents.UnarchivePage.as_view(), name="agent-unarchive"),
     path("agents/<uuid:agent_id>/promote/", rollouts.PromotePage.as_view(), name="agent-promote"),
+    path("agents/<uuid:agent_id>/releases/", rollouts.ReleasesPage.as_view(), name="agent-releases"),
     path("agents/<uuid:agent_id>/pull/", rollouts.PullPage.as_view(), name="agent-pull"),
     path("agents/<uuid:agent_id>/backport/", rollouts.BackportProposePage.as_view(), name="agent-backport"),
     path("backports/", rollouts.BackportsPage.as_view(), name="backports"),

@@ -24,10 +24,15 @@ class RolloutsConfig(AppConfig):
     @staticmethod
     def _register_releases() -> None:
         """Releases decide what a new version does to live traffic, and show on agents."""
-        from agents.hooks import ACTIVE_RELEASES, VERSION_WRITTEN
+        from agents.hooks import ACTIVE_RELEASES, AGENT_ACTIONS, AGENT_TABS, VERSION_WRITTEN
 
+        from . import views
         from .services import release
 
+        if views.release_actions not in AGENT_ACTIONS:
+            AGENT_ACTIONS.append(views.release_actions)
+        if views.release_tabs not in AGENT_TABS:
+            AGENT_TABS.append(views.release_tabs)
         if release.release_on_version_written not in VERSION_WRITTEN:
             VERSION_WRITTEN.append(release.release_on_version_written)
         if release.active_release_summaries not in ACTIVE_RELEASES:

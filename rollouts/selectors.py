@@ -13,7 +13,7 @@ from agents.sync import compare, pullable_rows, tombstoned
 from lifecycle.access import Access
 from lifecycle.errors import NotFound
 
-from .models import Backport, StageKey
+from .models import Backport, Release, StageKey
 
 
 def _drift_lines(org_id, pairs: list[dict]) -> None:
@@ -126,3 +126,13 @@ def backports_visible(access: Access, queryset=None):
 
 def stage_keys_of(stage):
     return StageKey.objects.for_org(stage.org_id).filter(stage=stage).select_related("created_by", "stage")
+
+
+def releases_of(agent: Agent):
+    """The agent's releases, newest first (visibility is the agent's: check it first)."""
+    return (
+        Release.objects.for_org(agent.org_id)
+        .filter(agent=agent)
+        .select_related("created_by")
+        .order_by("-created_at")
+    )

@@ -13,16 +13,18 @@ from django.urls import reverse
 
 from accounts.selectors import stages_of
 from agents.components import POLICY
-from agents.hooks import AgentAction
-from agents.selectors import components_of
+from agents.hooks import AgentAction, AgentTab
+from agents.selectors import components_of, versions_of
 from agents.services.presence import presence_active
 from agents.views import AgentMixin
 from lifecycle.api import OrgAdmin
-from lifecycle.errors import DomainError, EditorsActive
+from lifecycle.errors import DomainError, EditorsActive, Invalid
+from lifecycle.operations import Operation
 from lifecycle.ui import STARTED_TAG, OrgPage, flash_error
 
 from .models import BackportStatus
-from .selectors import backports_visible, lineage_drift, stage_keys_of
+from .policy import is_last_stage, releases_required
+from .selectors import backports_visible, lineage_drift, releases_of, stage_keys_of
 from .services.backport import (
     backport_apply,
     backport_decline,
@@ -33,6 +35,7 @@ from .services.backport import (
 from .services.keys import stage_key_create, stage_key_revoke
 from .services.promotion import active_agent_in, agent_promote, next_stage
 from .services.pull import pull_preview, pull_request
+from .services.release import release_create
 
 
 def rollout_actions(access, agent) -> list[AgentAction]:
@@ -294,3 +297,65 @@ class LineagePage(OrgPage):
         except DomainError as exc:
             raise Http404 from exc
         return context
+
+
+def release_actions(access, agent) -> list[AgentAction]:
+    """*Make live* on an agent's page, for managers of its stage."""
+    if not access.has_stage_role(agent.stage_id, "manager"):
+        return []
+    url = reverse("agent-releases", args=[agent.org.slug, agent.pk]) + "#make-live"
+    return [AgentAction("Make live", url)]
+
+
+def release_tabs(access, agent) -> list[AgentTab]:
+    return [AgentTab("releases", "Releases", reverse("agent-releases", args=[agent.org.slug, agent.pk]))]
+
+
+class ReleasesPage(AgentMixin, OrgPage):
+    """What serves the agent's live traffic, who released what and when, and *Make live*."""
+
+    template_name = "rollouts/releases.html"
+    nav = "agents"
+    title = "Releases"
+
+    def get_context_data(self, error=None, posted=None, **kwargs):
+        context = super().get_context_data(**kwargs)
+        agent = self.agent
+        versions = list(versions_of(agent)[:200])
+        releases = list(releases_of(agent)[:200])
+        context.update(
+            self.agent_context("releases"),
+            releases=releases,
+            current=next((r for r in releases if r.candidate_version == agent.live_version), None),
+            versions=versions,
+            can_release=self.access.has_stage_role(agent.stage_id, "manager") and not agent.archived,
+            required=releases_required(agent.stage),
+            production=is_last_stage(agent.stage),
+            error=error,
+            posted=posted or {"version": str(agent.version), "changelog": ""},
+        )
+        return context
+
+    def post(self, request, org, agent_id):
+        posted = {
+            "version": request.POST.get("version", ""),
+            "changelog": request.POST.get("changelog", "")[:10000],
+        }
+        try:
+            if not posted["version"].isdigit():
+                raise Invalid(fields={"version": ["Pick a saved version."]})
+            made = release_create(
+                access=self.access,
+                agent=self.agent,
+                version=int(posted["version"]),
+                changelog=posted["changelog"],
+            )
+        except DomainError as exc:
+            # Shown next to the form with what was typed, so a refusal loses nothing.
+            status = 200 if exc.status_code == 400 else exc.status_code
+            return self.render_to_response(self.get_context_data(error=exc, posted=posted), status=status)
+        if isinstance(made, Operation):
+            messages.info(request, "The release waits for the stage's approvals.", extra_tags=STARTED_TAG)
+            return redirect("operation", org=self.org.slug, operation_id=made.pk)
+        messages.success(request, f"Version {made.candidate_version} is live.")
+        return redirect("agent-releases", org=self.org.slug, agent_id=self.agent.pk)

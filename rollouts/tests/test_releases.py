@@ -292,3 +292,41 @@ def test_existing_agents_keep_serving_their_latest_version_after_the_migration(w
     )
     migration.existing_agents_stay_live(state.apps, None)
     assert (fresh(prod).live_version, fresh(dev).live_version) == (1, 1)
+
+
+def test_make_live_page_in_production_warns_keeps_input_and_releases(world):
+    from tests.factories import signed_in
+
+    _, prod = in_production(world.acme)
+    owner = signed_in(world.users["owner"])
+    page = owner.get(f"/orgs/acme/agents/{prod.pk}/").content.decode()
+    assert "not live" in page and "Make live" in page and f"/orgs/acme/agents/{prod.pk}/releases/" in page
+    dialog = owner.get(f"/orgs/acme/agents/{prod.pk}/releases/").content.decode()
+    assert "This changes what production users get now." in dialog
+    assert "Nothing is live." in dialog and 'name="changelog"' in dialog and "requires releases" in dialog
+    # A blank changelog is refused next to the form; the chosen version is kept.
+    refused = owner.post(f"/orgs/acme/agents/{prod.pk}/releases/", {"version": "1", "changelog": "  "})
+    assert refused.status_code == 200 and fresh(prod).live_version is None
+    assert "Say what this release changes" in refused.content.decode()
+    made = owner.post(f"/orgs/acme/agents/{prod.pk}/releases/", {"version": "1", "changelog": "Launch day"})
+    assert made.status_code == 302 and fresh(prod).live_version == 1
+    history = owner.get(made["Location"]).content.decode()
+    assert "Launch day" in history and "owner@acme.test" in history and "version 1</strong>" in history
+    listing = owner.get("/orgs/acme/agents/?stage=production").content.decode()
+    assert "<td>v1</td>" in listing
+
+
+def test_viewers_see_the_history_but_no_make_live(world):
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme)
+    viewer = signed_in(world.users["viewer"])
+    assert "Make live" not in viewer.get(f"/orgs/acme/agents/{agent.pk}/").content.decode()
+    page = viewer.get(f"/orgs/acme/agents/{agent.pk}/releases/").content.decode()
+    assert "Created." in page and "make-live-form" not in page
+    assert "This changes what production users get now." not in page
+    refused = viewer.post(f"/orgs/acme/agents/{agent.pk}/releases/", {"version": "1", "changelog": "x"})
+    assert refused.status_code == 403
+    assert Release.objects.for_org(world.acme).filter(agent=agent).count() == 1
+    outsider = signed_in(world.users["outsider"])
+    assert outsider.get(f"/orgs/acme/agents/{agent.pk}/releases/").status_code == 404
