@@ -53,6 +53,9 @@ def services_env(django_db_setup, django_db_blocker) -> dict:
         # A SIGKILLed worker's message comes back after this; keep it short in tests.
         CELERY_VISIBILITY_TIMEOUT=os.environ.get("CELERY_VISIBILITY_TIMEOUT", "6"),
         CELERY_RESTORE_INTERVAL="1",
+        # A lease shorter than the visibility timeout, so a dead worker's task is taken
+        # over as soon as it is redelivered (the lease tests set their own).
+        OPERATION_LEASE_SECONDS=os.environ.get("OPERATION_LEASE_SECONDS", "3"),
         PYTHONUNBUFFERED="1",
     )
     LOG_DIR.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,8 @@ def worker_proc(env: dict, name: str = "worker") -> Proc:
             "--without-mingle",
             "--without-heartbeat",
             "--loglevel=INFO",
+            # Test-only operation handlers (slow work that counts its runs).
+            "--include=tests.services.handlers",
         ],
         env,
     )
@@ -128,8 +133,9 @@ def worker_factory(services_env, broker):
     """Start (and always stop) real worker processes; tests may SIGKILL them."""
     started: list[Proc] = []
 
-    def start(name: str = "worker") -> Proc:
-        proc = worker_proc(services_env, f"{name}-{len(started)}").start()
+    def start(name: str = "worker", **env) -> Proc:
+        """`env` overrides settings for this worker only, e.g. OPERATION_LEASE_SECONDS="10"."""
+        proc = worker_proc({**services_env, **env}, f"{name}-{len(started)}").start()
         started.append(proc)
         wait_for(
             lambda: "ready." in proc.log_tail(200) or proc.process.poll() is not None, 60, 0.2, "worker ready"

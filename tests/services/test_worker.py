@@ -6,10 +6,12 @@ import time
 import pytest
 from django.db import connection
 
+from lifecycle.audit import AuditEvent
 from lifecycle.audit_export import OperationArtifact, audit_export_start
-from lifecycle.operations import Operation, operation_live_progress
+from lifecycle.operations import Operation, operation_live_progress, operation_start
 from tests.factories import make_org, owner_access
 from tests.processes import wait_for
+from tests.services.handlers import SLOW  # registers the handler in this process too
 
 pytestmark = pytest.mark.django_db(transaction=True)
 KILL_LOOPS = int(os.environ.get("LIFECYCLE_KILL_LOOPS", "1"))
@@ -75,3 +77,55 @@ def test_sigkill_mid_task_is_redelivered_and_finishes_exactly_once(worker_factor
     assert op.result["rows"] == EXPORT_ROWS
     assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
     print(f"redelivered and finished {time.monotonic() - started:.1f}s after the kill")
+
+
+# --- the lease: redelivery past the visibility timeout, and a dead worker's task ----------
+def _slow_operation(org, access, seconds: float) -> Operation:
+
+    return operation_start(org=org, actor=access.user, kind=SLOW, params={"seconds": seconds})
+
+
+def _runs(org, operation) -> int:
+    return AuditEvent.objects.for_org(org).filter(action="test.slow.run", target_id=str(operation.pk)).count()
+
+
+def test_a_task_redelivered_past_the_visibility_timeout_does_not_run_twice(worker_factory, services_env):
+    org = make_org()
+    access = owner_access(org)
+    visibility = int(services_env["CELERY_VISIBILITY_TIMEOUT"])
+    worker_factory("busy")  # two pool processes: the redelivered copy has one free to run in
+    operation = _slow_operation(org, access, seconds=visibility * 2 + 3)
+    wait_for(
+        lambda: op_state(org, operation.pk).is_finished, visibility * 2 + 60, 0.2, "the slow operation to end"
+    )
+    op = op_state(org, operation.pk)
+    assert op.status == "succeeded", op.error
+    assert _runs(org, op) == 1, "the redelivered task ran the handler a second time, at the same time"
+    assert op.attempts == 1
+    assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
+
+
+def test_a_killed_workers_task_is_taken_over_once_its_lease_lapses(worker_factory, services_env):
+    org = make_org()
+    access = owner_access(org)
+    lease = int(services_env["CELERY_VISIBILITY_TIMEOUT"]) + 4  # outlives the redelivery
+    worker = worker_factory("doomed", OPERATION_LEASE_SECONDS=str(lease))
+    operation = _slow_operation(org, access, seconds=4)
+    wait_for(lambda: _runs(org, operation) == 1, 60, 0.05, "the slow operation to start")
+    time.sleep(1)  # a heartbeat or two
+    worker.kill()
+    op = op_state(org, operation.pk)
+    assert op.status == "running" and op.attempts == 1
+    lease_end = op.lease_expires_at
+    worker_factory("rescuer", OPERATION_LEASE_SECONDS=str(lease))
+    wait_for(lambda: op_state(org, operation.pk).is_finished, lease + 60, 0.2, "the rescuer to finish it")
+    op = op_state(org, operation.pk)
+    assert op.status == "succeeded", op.error
+    assert op.attempts == 2 and _runs(org, op) == 2
+    second_start = (
+        AuditEvent.objects.for_org(org)
+        .filter(action="test.slow.run", target_id=str(op.pk))
+        .latest("created_at")
+    ).created_at
+    assert second_start >= lease_end, "taken over while the dead worker's lease was still live"
+    assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
