@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.http.request import validate_host
 from rest_framework.exceptions import AuthenticationFailed
 
 from .access import Access, resolve_access
 from .api import Rule
 from .audit import audit_record
 from .errors import NotFound
+from .origin import websocket_origin_allowed
 from .sealing import check_sealed
 
 logger = logging.getLogger(__name__)
@@ -133,12 +132,7 @@ class OrgScopedConsumer(AsyncWebsocketConsumer):
         return user
 
     def _origin_allowed(self) -> bool:
-        headers = dict(self.scope.get("headers", []))
-        origin = headers.get(b"origin", b"").decode()
-        if not origin:
-            return False
-        host = urlsplit(origin).hostname or ""
-        return validate_host(host, settings.ALLOWED_HOSTS or ["localhost", "127.0.0.1"])
+        return websocket_origin_allowed(self.scope)  # scheme, host and port (origin.py)
 
     def _resolve(self, user, kwargs):
         access = resolve_access(user, kwargs.get("org", ""))

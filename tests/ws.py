@@ -13,7 +13,8 @@ class WebsocketCommunicator(ApplicationCommunicator):
             "type": "websocket",
             "path": unquote(parsed.path),
             "query_string": parsed.query.encode(),
-            "headers": headers or [],
+            # A real client always sends Host; the Origin check compares with it.
+            "headers": _with_host(headers or []),
             "subprotocols": [],
         }
         super().__init__(application, scope)
@@ -39,3 +40,9 @@ class WebsocketCommunicator(ApplicationCommunicator):
     async def disconnect(self, code: int = 1000, timeout: float = 5) -> None:
         await self.send_input({"type": "websocket.disconnect", "code": code})
         await self.wait(timeout)
+
+
+def _with_host(headers: list) -> list:
+    if any(name.lower() == b"host" for name, _ in headers):
+        return list(headers)
+    return [*headers, (b"host", b"localhost")]
