@@ -171,11 +171,26 @@ class PublicAPIView(KernelAPIMixin, APIView):
     """Base for the few API views that are not under an org (see UNSCOPED_ROUTES)."""
 
 
+class _Undeclared:
+    """`stage_field` before an endpoint declares it: falsy, and refused at class creation."""
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return "UNDECLARED"
+
+
+UNDECLARED = _Undeclared()
+
+
 class OrgScopedMixin(KernelAPIMixin):
     #: The tenant model this endpoint serves.
     model = None
-    #: Path to the Stage foreign key when rows belong to a stage; None for org-wide rows.
-    stage_field: str | None = None
+    #: Path to the Stage foreign key when rows belong to a stage; None for org-wide rows
+    #: (and for nested rows, whose parent's stage decides). Every endpoint declares it:
+    #: a default of None made stage visibility something a new endpoint could forget.
+    stage_field: str | None = UNDECLARED
     #: The rule each action needs. Every action must have one.
     rules: dict[str, Rule] = {}
     lookup_field = "pk"
@@ -206,6 +221,11 @@ class OrgScopedMixin(KernelAPIMixin):
         missing = [action for action in cls._declared_actions() if action not in cls.rules]
         if missing:
             raise TypeError(f"{cls.__qualname__} has no rule for: {', '.join(sorted(missing))}")
+        if cls._declared_actions() and cls.stage_field is UNDECLARED:
+            raise TypeError(
+                f"{cls.__qualname__} must declare stage_field: the path to its rows' Stage, "
+                "or None for org-wide rows."
+            )
 
     @classmethod
     def _declared_actions(cls) -> list[str]:

@@ -83,6 +83,7 @@ class OperationViewSet(OrgScopedViewSet):
     """Background work: poll an operation for its status, progress and result."""
 
     model = Operation
+    stage_field = None
     serializer_class = OperationDetailSerializer
     rules = {
         "list": Member(),
@@ -177,6 +178,7 @@ class AuditViewSet(OrgScopedViewSet):
     """Who did what, when. Admins read everything; members read their own actions."""
 
     model = AuditEvent
+    stage_field = None
     serializer_class = AuditEventSerializer
     rules = {"list": Member(), "exports": OrgAdmin()}
 

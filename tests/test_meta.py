@@ -112,8 +112,19 @@ def test_every_action_needs_a_rule():
     type(
         "Ruled",
         (OrgScopedViewSet,),
-        {"list": lambda self, r: None, "rules": {"list": Member()}, "__module__": "x"},
+        {"list": lambda self, r: None, "rules": {"list": Member()}, "stage_field": None, "__module__": "x"},
     )
+
+
+def test_every_endpoint_declares_its_stage_scope():
+    body = {"list": lambda self, r: None, "rules": {"list": Member()}, "__module__": "x"}
+    with pytest.raises(TypeError, match="must declare stage_field"):
+        type("Forgetful", (OrgScopedViewSet,), body)
+    assert type("OrgWide", (OrgScopedViewSet,), {**body, "stage_field": None}).stage_field is None
+    assert type("Staged", (OrgScopedViewSet,), {**body, "stage_field": "stage"}).stage_field == "stage"
+    for _, name, view in api_routes():
+        if isinstance(view, type) and issubclass(view, OrgScopedMixin):
+            assert view.stage_field is None or isinstance(view.stage_field, str), name
 
 
 def test_org_ui_pages_use_the_sealed_page_base():

@@ -115,6 +115,7 @@ class OrgListView(PublicAPIView):
 
 
 class OrgDetailView(OrgScopedAPIView):
+    stage_field = None  # the org itself
     rules = {"get": Member(), "patch": OrgAdmin(), "delete": OrgOwner()}
 
     def _data(self) -> dict:
@@ -142,6 +143,7 @@ class OrgDetailView(OrgScopedAPIView):
 # --- members ----------------------------------------------------------------------------
 class MemberViewSet(OrgScopedViewSet):
     model = Membership
+    stage_field = None
     serializer_class = s.MemberSerializer
     rules = {
         "list": Member(),
@@ -187,6 +189,7 @@ class MemberViewSet(OrgScopedViewSet):
 # --- stages -----------------------------------------------------------------------------
 class StageViewSet(OrgScopedViewSet):
     model = Stage
+    stage_field = None
     serializer_class = s.StageSerializer
     lookup_field = "slug"
     rules = {

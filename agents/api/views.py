@@ -161,6 +161,7 @@ class AgentChildMixin:
 
 class ComponentViewSet(AgentChildMixin, OrgScopedViewSet):
     model = Component
+    stage_field = None  # the parent agent's stage decides
     serializer_class = s.ComponentSerializer
     lookup_field = "uid"
     rules = {
@@ -209,6 +210,7 @@ class VersionViewSet(AgentChildMixin, OrgScopedViewSet):
     """The changelog: who saved what, when, and why."""
 
     model = AgentVersion
+    stage_field = None  # the parent agent's stage decides
     serializer_class = s.VersionSerializer
     lookup_field = "number"
     lookup_value_regex = r"\d+"
@@ -268,6 +270,7 @@ class GrantViewSet(AgentChildMixin, OrgScopedViewSet):
     """Sharing one agent with members who have no role in its stage."""
 
     model = AgentUserObjectPermission
+    stage_field = None  # the parent agent's stage decides
     parent_field = "content_object"
     serializer_class = s.GrantSerializer
     lookup_field = "user_id"
@@ -317,6 +320,7 @@ class PresenceViewSet(AgentChildMixin, OrgScopedViewSet):
     """Who is editing which module of the agent right now (heartbeats live 2 minutes)."""
 
     model = Presence
+    stage_field = None  # the parent agent's stage decides
     serializer_class = s.PresenceSerializer
     rules = {"list": VIEW, "create": CHANGE}
 
@@ -336,6 +340,7 @@ class TestResultViewSet(AgentChildMixin, OrgScopedViewSet):
 
     __test__ = False
     model = TestResult
+    stage_field = None  # the parent agent's stage decides
     serializer_class = s.TestResultSerializer
     rules = {"list": VIEW, "retrieve": VIEW, "create": VIEW}
 
@@ -366,6 +371,7 @@ class ConversationViewSet(AgentChildMixin, OrgScopedViewSet):
     """The agent's conversations, every source: read-only (they are records)."""
 
     model = Conversation
+    stage_field = None  # the parent agent's stage decides
     serializer_class = s.ConversationSerializer
     rules = {"list": VIEW, "retrieve": VIEW}
 

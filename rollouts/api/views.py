@@ -28,6 +28,7 @@ from . import serializers as s
 class PromoteView(AgentChildMixin, OrgScopedAPIView):
     """Promote the agent into the next stage: an exact clone, made by an operation."""
 
+    stage_field = None  # the parent agent's stage decides
     rules = {"post": VIEW}
     schema_error_codes = {"POST": (409, 423, 428)}
 
@@ -42,6 +43,7 @@ class PromoteView(AgentChildMixin, OrgScopedAPIView):
 class PullView(AgentChildMixin, OrgScopedAPIView):
     """Pull updates from the previous stage: preview (GET, CSV too) and apply (POST)."""
 
+    stage_field = None  # the parent agent's stage decides
     rules = {"get": VIEW, "post": VIEW}
     schema_error_codes = {"GET": (409,), "POST": (409, 428)}
 
@@ -74,6 +76,7 @@ class PullView(AgentChildMixin, OrgScopedAPIView):
 class BackportProposeView(AgentChildMixin, OrgScopedAPIView):
     """This stage's local changes (GET), and proposing some for the first stage (POST)."""
 
+    stage_field = None  # the parent agent's stage decides
     rules = {"get": VIEW, "post": VIEW}
     schema_error_codes = {"GET": (409,), "POST": (409,)}
 
@@ -93,6 +96,7 @@ class BackportViewSet(OrgScopedViewSet):
     """Back-port proposals: an editor of the first stage applies or declines them."""
 
     model = Backport
+    stage_field = None  # either end's agent may see it: backports_visible() in refine_queryset
     serializer_class = s.BackportSerializer
     rules = {"list": Member(), "retrieve": Member(), "apply": Member(), "decline": Member()}
     schema_error_codes = {"POST": (409,)}
@@ -132,6 +136,7 @@ class StageKeyViewSet(OrgScopedViewSet):
     """A stage's API keys for the gateway (owners and admins)."""
 
     model = StageKey
+    stage_field = None  # under its stage, the parent
     parent_model = Stage
     parent_lookup_field = "slug"
     parent_url_kwarg = "stage_slug"
@@ -165,6 +170,7 @@ class StageKeyViewSet(OrgScopedViewSet):
 class DriftView(OrgScopedAPIView):
     """One lineage across all stages: what differs between each pair of adjacent stages."""
 
+    stage_field = None  # lineage_drift() shows only the stages the caller can see
     rules = {"get": Member()}
 
     @extend_schema(responses={200: s.DriftSerializer})
