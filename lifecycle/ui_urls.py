@@ -5,6 +5,7 @@ from django.urls import include, path
 from accounts import views as accounts
 from agents import views as agents
 from lifecycle import views as kernel
+from rollouts import policy_views
 from rollouts import views as rollouts
 
 org_pages = [
@@ -19,6 +20,7 @@ org_pages = [
     ),
     path("stages/", accounts.StagesPage.as_view(), name="stages"),
     path("stages/<slug:slug>/keys/", rollouts.StageKeysPage.as_view(), name="stage-keys"),
+    path("stages/<slug:slug>/policy/", policy_views.StagePolicyPage.as_view(), name="stage-policy"),
     path("stages/<slug:slug>/<str:op>/", accounts.StageEditPage.as_view(), name="stage-edit"),
     path("audit/", kernel.AuditPage.as_view(), name="audit"),
     path("agents/", agents.AgentsPage.as_view(), name="agents"),
