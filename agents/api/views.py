@@ -6,6 +6,7 @@ from rest_framework.response import Response
 from accounts.models import User
 from lifecycle.api import Member, ObjectAction, OrgScopedViewSet, Rule
 from lifecycle.errors import Invalid
+from lifecycle.schema import ErrorEnvelopeSerializer
 
 from ..diffing import diff_entries
 from ..models import (
@@ -125,7 +126,11 @@ class AgentViewSet(OrgScopedViewSet):
         response["Content-Disposition"] = f'attachment; filename="{agent.lineage.slug}.agent.json"'
         return response
 
-    @extend_schema(request=s.RestoreSerializer, responses={201: s.VersionSerializer})
+    @extend_schema(
+        request=s.RestoreSerializer,
+        responses={201: s.VersionSerializer, 423: ErrorEnvelopeSerializer},
+        description="423 inside a freeze window of the agent's stage (see the stage policy).",
+    )
     @action(detail=True, methods=["post"])
     def restore(self, request, org, pk):
         agent = self.get_object()

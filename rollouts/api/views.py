@@ -45,7 +45,7 @@ class PullView(AgentChildMixin, OrgScopedAPIView):
 
     stage_field = None  # the parent agent's stage decides
     rules = {"get": VIEW, "post": VIEW}
-    schema_error_codes = {"GET": (409,), "POST": (409, 428)}
+    schema_error_codes = {"GET": (409,), "POST": (409, 423, 428)}
 
     @extend_schema(
         parameters=[OpenApiParameter("format", str, enum=["json", "csv"])],
@@ -99,7 +99,7 @@ class BackportViewSet(OrgScopedViewSet):
     stage_field = None  # either end's agent may see it: backports_visible() in refine_queryset
     serializer_class = s.BackportSerializer
     rules = {"list": Member(), "retrieve": Member(), "apply": Member(), "decline": Member()}
-    schema_error_codes = {"POST": (409,)}
+    schema_error_codes = {"POST": (409, 423)}
 
     def refine_queryset(self, queryset):
         queryset = backports_visible(self.access, queryset)
