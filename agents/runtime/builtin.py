@@ -172,6 +172,7 @@ class BuiltinEngine:
                 tool_call_id=call_id,
                 conversation_id=context.conversation_id,
                 lookup=lambda name: context.lookup(name, local=slots, for_output=False),
+                masker=context.compiled.masker,
             )
         except ToolFailed as exc:
             events.append({"type": "tool_result", "tool_call_id": call_id, "error": exc.message})

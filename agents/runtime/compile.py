@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from ..models import Agent, AgentVersion, Component
 from ..secrets import reveal
 from ..versioning import contents_by_hash, current_entries
+from .masking import NO_SECRETS, Masker
 from .patterns import Pattern
 from .patterns import compiled as compiled_pattern
 from .text import BM25, Document, tokens
@@ -56,6 +57,8 @@ class CompiledAgent:
     tools: dict[str, Tool]
     # name → (value, secret): a stage's own variables, secrets in the clear (never echoed).
     variables: dict[str, tuple[str, bool]]
+    # Masks the secret values above wherever they come back (frames, tool results, turns).
+    masker: Masker = NO_SECRETS
 
 
 def compile_rows(agent_id: str, version: int, draft: bool, rows) -> CompiledAgent:
@@ -107,6 +110,7 @@ def compile_rows(agent_id: str, version: int, draft: bool, rows) -> CompiledAgen
         knowledge_titles={d.key: d.title for d in docs},
         tools=tools,
         variables=variables,
+        masker=Masker(value for value, secret in variables.values() if secret),
     )
 
 

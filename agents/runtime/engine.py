@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from .compile import CompiledAgent
+from .masking import SECRET_MASK
 from .text import render
-
-SECRET_MASK = "••••••"
 
 
 @dataclass
@@ -31,8 +30,13 @@ class Context:
     turn: int = 0
 
     def lookup(self, name: str, *, local: dict | None = None, for_output: bool = True):
-        """A template variable: this turn's slots and tool results, then dynamic
-        variables, then the stage's variables. A secret is usable, never echoed."""
+        """A template variable: the stage's variables first, then this turn's slots and
+        tool results, then the client's dynamic variables. A secret is usable, never echoed.
+
+        The stage's variables win: a slot or a client variable named like one (an end
+        user's `CRM_API_KEY`, `CRM_BASE_URL`) must not replace what the agent's authors
+        set, nor redirect the secret it carries.
+        """
         local = local or {}
         if "." in name:
             head, _, rest = name.partition(".")
@@ -40,13 +44,13 @@ class Context:
             for part in rest.split("."):
                 value = value.get(part) if isinstance(value, dict) else None
             return value
+        if name in self.compiled.variables:
+            value, secret = self.compiled.variables[name]
+            return SECRET_MASK if secret and for_output else value
         if name in local:
             return local[name]
         if name in self.variables:
             return self.variables[name]
-        if name in self.compiled.variables:
-            value, secret = self.compiled.variables[name]
-            return SECRET_MASK if secret and for_output else value
         return None
 
     def render(self, template: str, local: dict | None = None, *, for_output: bool = True) -> str:

@@ -176,6 +176,7 @@ class OpenAIEngine:
                 tool_call_id=call_id,
                 conversation_id=context.conversation_id,
                 lookup=lambda name: context.lookup(name, local=parameters, for_output=False),
+                masker=context.compiled.masker,
             )
         except ToolFailed as exc:
             yield {"type": "tool_result", "tool_call_id": call_id, "error": exc.message}

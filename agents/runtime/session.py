@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .compile import CompiledAgent
 from .engine import Context, engine_for
+from .masking import StreamMasker
 from .text import words
 
 
@@ -45,6 +46,14 @@ class Session:
             turn=self.turn_count,
         )
         self.engine = engine_for(self.compiled)
+        self.masker = self.compiled.masker
+
+    async def respond(self, text: str):
+        """Yield the frames of one exchange, with the stage's secret values masked in
+        every one, whatever the engine or its tools brought back."""
+        async with aclosing(self._respond(text)) as frames:
+            async for frame in frames:
+                yield self.masker.mask(frame)
 
     # --- turns --------------------------------------------------------------------------
     @property
@@ -54,7 +63,8 @@ class Session:
     def _record(self, role: str, text: str, **extra) -> None:
         index = self.turn_count
         self.history.append({"role": role, "text": text})
-        self.pending.append({"index": index, "role": role, "text": text, **extra})
+        # Stored turns (and the conversation detail the API shows) never hold a secret.
+        self.pending.append(self.masker.mask({"index": index, "role": role, "text": text, **extra}))
 
     def first_message(self) -> dict | None:
         text = self.context.first_message()
@@ -85,7 +95,7 @@ class Session:
             return True
         return False
 
-    async def respond(self, text: str):
+    async def _respond(self, text: str):
         """Yield the frames of one exchange: deltas, tools, errors, and the final response."""
         self._responding, self._interrupt = True, asyncio.Event()
         started = time.perf_counter()
@@ -101,6 +111,15 @@ class Session:
             return None if at is None else round((at - started) * 1000)
 
         final: dict | None = None
+        # An engine's own deltas may split a secret in two: masked as a stream.
+        stream = StreamMasker(self.masker)
+
+        def held() -> list[dict]:
+            rest = stream.flush()
+            return (
+                [{"type": "agent_response_delta", "response_id": response_id, "delta": rest}] if rest else []
+            )
+
         try:
             # Closed here when we stop reading early (the final answer, an interruption),
             # not whenever the garbage collector finds it, on a loop that may be gone.
@@ -112,9 +131,16 @@ class Session:
                             break
                         first_delta = first_delta or time.perf_counter()
                         delivered.append(event["delta"])
-                        yield {**event, "response_id": response_id}
+                        piece = stream.feed(event["delta"])
+                        if piece:
+                            yield {**event, "delta": piece, "response_id": response_id}
                         continue
+                    for frame in held():
+                        yield frame
                     if kind == "_done":
+                        # Masked whole before it is cut into words: a secret with spaces
+                        # would otherwise go out a word at a time.
+                        event = {**event, "text": self.masker.text(event.get("text") or "")}
                         if not delivered:  # the engine answered whole: stream it ourselves
                             # Paced (the console), word by word; unpaced, in one delta: each delta
                             # is a frame, and frames that arrive together gain the reader nothing.
@@ -141,6 +167,8 @@ class Session:
                     elif kind == "error":
                         errors.append(event)
                     yield event
+            for frame in held():
+                yield frame
             spoken = "".join(delivered)
             final = final or {"text": spoken, "sources": [], "details": {}, "usage": {}}
             if self._interrupt.is_set():

@@ -3,18 +3,25 @@
 Webhooks get the call's parameters as JSON and `Idempotency-Key: <tool_call_id>`, so a
 retried POST can be recognised. Only connection errors and 5xx are retried (a 4xx will
 not get better); the URL passes the outbound check before every call.
+
+Values filled into the URL's template are percent-encoded whole (`/` and `?` included):
+an end user's slot `../../internal/admin?x=1#` stays one path segment. The result and
+any error come back with the stage's secret values masked: a webhook that echoes the
+`Authorization` header it was sent must not hand the key to whoever is talking.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from urllib.parse import quote
 
 import httpx
 
 from lifecycle.outbound import OutboundRefused, acheck_url
 
 from .compile import Tool
+from .masking import NO_SECRETS, Masker
 from .text import render
 
 logger = logging.getLogger(__name__)
@@ -27,13 +34,42 @@ class ToolFailed(Exception):
         self.message = message
 
 
+def url_value(value) -> str:
+    """A template value as one URL component: every reserved character encoded, and a
+    bare `.`/`..` too, which URL normalisation would otherwise treat as a path step."""
+    quoted = quote(str(value), safe="")
+    return quoted.replace(".", "%2E") if quoted and not quoted.strip(".") else quoted
+
+
 async def run_tool(
-    tool: Tool, parameters: dict, *, tool_call_id: str, conversation_id: str, lookup
+    tool: Tool,
+    parameters: dict,
+    *,
+    tool_call_id: str,
+    conversation_id: str,
+    lookup,
+    masker: Masker = NO_SECRETS,
 ) -> object:
-    """The tool's result, or ToolFailed with a message safe to show (no secrets)."""
+    """The tool's result, or ToolFailed with a message safe to show (secrets masked)."""
+    try:
+        return masker.mask(
+            await _run(
+                tool, parameters, tool_call_id=tool_call_id, conversation_id=conversation_id, lookup=lookup
+            )
+        )
+    except ToolFailed as exc:
+        raise ToolFailed(masker.text(exc.message)) from exc
+
+
+async def _run(tool: Tool, parameters: dict, *, tool_call_id: str, conversation_id: str, lookup) -> object:
     if not tool.webhook_url:
         return tool.response
-    url = render(tool.webhook_url, lookup)
+
+    def url_lookup(name):
+        value = lookup(name)
+        return None if value is None else url_value(value)
+
+    url = render(tool.webhook_url, url_lookup)
     try:
         await acheck_url(url)
     except OutboundRefused as exc:

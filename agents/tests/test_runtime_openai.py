@@ -113,7 +113,9 @@ def test_streaming_reply(world):
             conversation_id="00000000-0000-4000-8000-00000000abcd", compiled=compile_working_copy(agent)
         )
         events = talk(session, "hi")
-    assert [e["delta"] for e in events if e["type"] == "agent_response_delta"] == ["Hello", " there!"]
+    # Streamed, though the last few characters wait for the next piece: the agent has a
+    # secret, and a streamed secret could be split across two deltas (runtime/masking.py).
+    assert "".join(e["delta"] for e in events if e["type"] == "agent_response_delta") == "Hello there!"
     assert events[-1]["type"] == "agent_response" and events[-1]["text"] == "Hello there!"
     request = server.requests[0]
     assert request["path"] == "/v1/chat/completions"

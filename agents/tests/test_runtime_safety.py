@@ -21,9 +21,11 @@ from agents.models import Component, Conversation, Turn
 from agents.runtime.compile import CACHE, compile_working_copy
 from agents.runtime.patterns import Pattern, PatternError
 from agents.runtime.recorder import recorder
+from agents.tests.test_runtime_builtin import final, session_for, talk
 from lifecycle.asgi import application
 from tests.api_mixin import assert_envelope
 from tests.factories import add_component, make_agent, make_world, owner_access, skill
+from tests.http_servers import Recorder
 from tests.ws import WebsocketCommunicator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -240,3 +242,137 @@ async def test_a_poisoned_turn_loses_only_itself_not_another_orgs_conversation()
     # Each: the first message, then 6 exchanges of two turns.
     assert len(globex) == 13 and [i for i, _ in globex] == list(range(13))
     assert [i for i, _ in acme] == list(range(13)), "only the poisoned row is lost"
+
+
+# --- secrets through tools, and end users steering outbound calls ------------------------
+SECRET = "sk-live-canary-0123456789"
+
+
+def echo_headers(recorder, request):
+    """A webhook that hands back what it was sent, as careless ones do."""
+    headers = request["headers"]
+    return 200, {"auth": headers.get("Authorization"), "headers": headers, "path": request["path"]}, 0
+
+
+def _echo_agent(org, url):
+    agent = make_agent(org, "Echo bot")
+    add_component(agent, "variable", "CRM_API_KEY", {"value": SECRET, "secret": True})
+    add_component(agent, "variable", "TENANT", {"value": "acme", "secret": False})
+    add_component(
+        agent,
+        "tool",
+        "echo",
+        {
+            "description": "Echoes",
+            "webhook_url": url + "/{{TENANT}}/orders/{{order}}",
+            "headers": {"Authorization": "Bearer {{CRM_API_KEY}}"},
+        },
+    )
+    add_component(
+        agent,
+        "skill",
+        "echo",
+        skill(
+            patterns=[r"^order (?P<order>.+)$"],
+            responses=["Seen: {{tool.auth}} {{tool.headers}}"],
+            tool="echo",
+        ),
+    )
+    return agent
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_secret_echoed_by_a_tool_reaches_no_frame_turn_or_api_detail_of_a_viewer():
+    CACHE.clear()
+    world = await asyncio.to_thread(make_world)
+    with Recorder(echo_headers) as server:
+        agent = await asyncio.to_thread(_echo_agent, world.acme, server.url)
+        viewer = world.users["viewer"]
+        key = await asyncio.to_thread(lambda: token_create(user=viewer, name="ws")[1])
+        communicator = await _connect(_url("acme", agent, key))
+        await communicator.send_json_to({"type": "user_message", "text": "order 42"})
+        raw, answers = [], 0
+        while answers < 2:  # the first message, then the answer
+            raw.append(await communicator.receive_from(timeout=10))
+            answers += json.loads(raw[-1])["type"] == "agent_response"
+        await communicator.send_json_to({"type": "end_conversation"})
+        await _frames_until(communicator, "conversation_ended")
+        await communicator.disconnect()
+    # The secret was used: the webhook got it.
+    assert server.requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"
+    frames = [json.loads(r) for r in raw]
+    result = next(f for f in frames if f["type"] == "tool_result")["result"]
+    assert result["auth"] == "Bearer ••••••" and result["path"] == "/acme/orders/42"
+    assert frames[-1]["text"].startswith("Seen: Bearer ••••••")
+    assert SECRET not in "".join(raw)
+    cid = frames[0]["conversation_id"]
+
+    def stored():
+        turns = list(Turn.objects.for_org(world.acme).filter(conversation_id=cid).values("text", "details"))
+        detail = world.client("viewer").get(f"/api/v1/orgs/acme/agents/{agent.pk}/conversations/{cid}/")
+        assert detail.status_code == 200, detail.content
+        return json.dumps(turns, ensure_ascii=False), detail.content.decode()
+
+    turns, detail = await asyncio.to_thread(stored)
+    assert "••••••" in turns and SECRET not in turns
+    assert "••••••" in detail and SECRET not in detail
+
+
+def test_end_users_cannot_steer_a_webhook_url_or_override_stage_variables(world):
+    CACHE.clear()
+    with Recorder(echo_headers) as server:
+        agent = _echo_agent(world.acme, server.url)
+        # The client's variables name the stage's own: they must not win.
+        session = session_for(agent, variables={"CRM_API_KEY": "attacker", "TENANT": "globex"})
+        answers = [
+            final(talk(session, text))["text"]
+            for text in ("order ../../internal/admin?x=1#", "order ..", "order a b/c")
+        ]
+    paths = [r["path"] for r in server.requests]
+    assert paths == [
+        "/acme/orders/..%2F..%2Finternal%2Fadmin%3Fx%3D1%23",
+        "/acme/orders/%2E%2E",
+        "/acme/orders/a%20b%2Fc",
+    ]
+    assert {r["headers"]["Authorization"] for r in server.requests} == {f"Bearer {SECRET}"}
+    assert all(SECRET not in a and "attacker" not in a for a in answers)
+
+
+def test_a_slot_named_like_a_stage_variable_does_not_replace_it(world):
+    CACHE.clear()
+    with Recorder(echo_headers) as server:
+        agent = _echo_agent(world.acme, server.url)
+        add_component(
+            agent,
+            "skill",
+            "tenant",
+            skill(
+                patterns=[r"^switch to (?P<TENANT>\w+) order (?P<order>\w+)$"], responses=["ok"], tool="echo"
+            ),
+        )
+        CACHE.clear()
+        talk(session_for(agent), "switch to globex order 7")
+    assert server.requests[0]["path"] == "/acme/orders/7"
+
+
+def test_a_secret_split_across_streamed_deltas_is_still_masked(world):
+    def model(recorder, request):
+        def body(_):
+            for piece in ("Your key is sk-li", "ve-canary-01", "23456789, keep it safe."):
+                yield f"data: {json.dumps({'choices': [{'delta': {'content': piece}}]})}\n\n"
+            yield "data: [DONE]\n\n"
+
+        return 200, body, 0
+
+    CACHE.clear()
+    with Recorder(model) as server:
+        agent = make_agent(
+            world.acme, "LLM", settings={"instructions": "x", "engine": "openai", "model": "m"}
+        )
+        add_component(agent, "variable", "OPENAI_BASE_URL", {"value": server.url + "/v1", "secret": False})
+        add_component(agent, "variable", "OPENAI_API_KEY", {"value": SECRET, "secret": True})
+        session = session_for(agent)
+        events = talk(session, "what is my key?")
+    streamed = "".join(e["delta"] for e in events if e["type"] == "agent_response_delta")
+    assert streamed == final(events)["text"] == "Your key is ••••••, keep it safe."
+    assert SECRET not in json.dumps(session.pending)

@@ -1,0 +1,78 @@
+"""Secret variable values masked wherever the runtime lets text out.
+
+A secret is usable (a tool's `Authorization` header), never echoed. Rendering a template
+already masks `{{SECRET}}`; what it cannot see is a secret coming back from outside: a
+webhook that echoes the headers it received, a model endpoint's error quoting the
+request, `{{tool.*}}` over such a result. Every frame, tool result and stored turn passes
+through `Masker.mask`, which replaces each secret value (and its URL-encoded form) with
+the mask. Values shorter than MIN_SECRET are left alone: masking every "a" in every
+answer would hide nothing worth hiding and garble the rest.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+SECRET_MASK = "••••••"
+MIN_SECRET = 4
+
+
+class Masker:
+    __slots__ = ("needles",)
+
+    def __init__(self, secrets=()):
+        needles = set()
+        for secret in secrets:
+            if secret and len(secret) >= MIN_SECRET:
+                needles.add(secret)
+                needles.add(quote(secret, safe=""))
+        # Longest first, so a secret that contains another is masked whole.
+        self.needles = tuple(sorted(needles, key=len, reverse=True))
+
+    def __bool__(self) -> bool:
+        return bool(self.needles)
+
+    def text(self, value: str) -> str:
+        for needle in self.needles:
+            if needle in value:
+                value = value.replace(needle, SECRET_MASK)
+        return value
+
+    def mask(self, value):
+        """`value` (str, dict, list, scalars) with every secret replaced; the input is not changed."""
+        if not self.needles:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.mask(k) if isinstance(k, str) else k: self.mask(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.mask(v) for v in value]
+        return value
+
+
+NO_SECRETS = Masker()
+
+
+class StreamMasker:
+    """Masks a text that arrives in pieces (a model's streamed deltas), where a secret
+    may be split across two of them: the last few characters, which could be the start
+    of a secret, are held back until the next piece or `flush()`."""
+
+    def __init__(self, masker: Masker):
+        self.masker, self.held = masker, ""
+        self.keep = max((len(n) for n in masker.needles), default=1) - 1
+
+    def feed(self, piece: str) -> str:
+        if not self.masker:
+            return piece
+        text = self.masker.text(self.held + piece)
+        # A secret that starts before the cut and fits in `text` has just been masked;
+        # one that does not fit starts after the cut, in what is held.
+        cut = max(0, len(text) - self.keep)
+        out, self.held = text[:cut], text[cut:]
+        return out
+
+    def flush(self) -> str:
+        out, self.held = self.masker.text(self.held), ""
+        return out
