@@ -75,6 +75,10 @@ class OrgScopedEndpointTests:
         for name, drop in inapplicable.items():
             if drop:
                 setattr(cls, name, None)
+            elif getattr(cls, name) is None:
+                # An intermediate base (AgentChildTests) had it removed for itself: a
+                # subclass it applies to gets the test back, not silently nothing.
+                setattr(cls, name, getattr(OrgScopedEndpointTests, name))
 
     # --- hooks ------------------------------------------------------------------------
     def make_object(self, world, org) -> str:

@@ -9,6 +9,7 @@ from lifecycle.errors import Invalid
 from lifecycle.schema import ErrorEnvelopeSerializer
 
 from ..diffing import diff_entries
+from ..hooks import annotate_active_releases
 from ..models import (
     Agent,
     AgentUserObjectPermission,
@@ -86,6 +87,7 @@ class AgentViewSet(OrgScopedViewSet):
         paginator = self.pagination_class()
         page = paginator.paginate_queryset(self.get_queryset(), request, view=self)
         annotate_updates_available(page)
+        annotate_active_releases(page)
         return paginator.get_paginated_response(s.AgentSerializer(page, many=True).data)
 
     def retrieve(self, request, org, pk):
