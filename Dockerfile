@@ -17,4 +17,5 @@ RUN DEBUG=0 SECRET_KEY=build-only-not-secret-0123456789abcdefghijklmnop \
 USER lifecycle
 EXPOSE 8000
 CMD ["uvicorn", "lifecycle.asgi:application", "--host", "0.0.0.0", "--port", "8000", \
-     "--proxy-headers", "--ws-max-size", "1048576", "--workers", "2"]
+     "--proxy-headers", "--ws-max-size", "1048576", "--ws-per-message-deflate", "false", \
+     "--workers", "2"]

@@ -84,6 +84,9 @@ class Server:
                 "warning",
                 "--ws-max-size",
                 str(1024 * 1024),
+                # As deployed (run.py, Dockerfile, compose): no per-message deflate.
+                "--ws-per-message-deflate",
+                "false",
                 *os.environ.get("BENCH_UVICORN_ARGS", "").split(),
             ],
             cwd=ROOT,

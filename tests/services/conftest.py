@@ -162,6 +162,8 @@ def start_asgi(env: dict) -> tuple[Proc, str]:
             str(port),
             "--ws-max-size",
             str(settings.WS_SERVER_MAX_BYTES),
+            "--ws-per-message-deflate",
+            "false",
             "--no-access-log",
         ],
         env,

@@ -28,6 +28,10 @@ class Command(BaseCommand):
             str(port),
             "--ws-max-size",
             str(settings.WS_SERVER_MAX_BYTES),
+            # Console frames are small JSON; compressing each one cost more latency than
+            # it saved bytes (bench/ws.py).
+            "--ws-per-message-deflate",
+            "false",
             "--no-access-log" if os.environ.get("ACCESS_LOG", "1") == "0" else "--access-log",
         ]
         worker = [
