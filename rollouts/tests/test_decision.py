@@ -267,9 +267,13 @@ def test_pull_asks_the_decision_and_stores_it(world):
     clone = promote(agent)
     set_policy(world, "testing", {"freeze_windows": [open_now()]})
     pull = f"/api/v1/orgs/acme/agents/{clone.pk}/pull/"
-    assert_envelope(world.client("tester").post(pull, {"confirm": "accept"}, format="json"), 423, "frozen")
+    assert_envelope(
+        world.client("tester").post(pull, {"confirm": "accept", "changelog": "Pull"}, format="json"),
+        423,
+        "frozen",
+    )
     set_policy(world, "testing", {"approvals": {"required": 1}})
-    response = world.client("tester").post(pull, {"confirm": "accept"}, format="json")
+    response = world.client("tester").post(pull, {"confirm": "accept", "changelog": "Pull"}, format="json")
     assert response.status_code == 202 and response.json()["operation"]["status"] == "awaiting_approval"
     operation = Operation.objects.for_org(world.acme).get(kind="agent.pull")
     assert operation.params["decision"]["kind"] == "pull" and operation.params["decision"]["agent"] == str(
@@ -310,3 +314,27 @@ def test_approvals_apply_to_the_kinds_that_run_as_operations(world, kind):
     restore = change_decide(access=world.access("admin"), kind="restore", agent=agent, target_stage=testing)
     assert restore.approvals_required == 0
     assert decision.to_json()["decided_at"] <= datetime.now(UTC).isoformat()
+
+
+def test_backport_apply_into_a_frozen_first_stage_is_423_and_stores_the_decision(world):
+    from agents.models import Component
+    from rollouts.models import Backport
+    from rollouts.services.backport import backport_propose
+    from rollouts.tests.test_api_backport import hotfix, make_testing_agent
+
+    _, testing = make_testing_agent(world.acme, world.access("developer"))
+    hotfix(world, testing, world.access("tester"))
+    uid = str(Component.objects.for_org(world.acme).get(agent=testing, name="faq").uid)
+    backport = backport_propose(access=world.access("tester"), agent=testing, include=[uid])
+    set_policy(world, "development", {"freeze_windows": [open_now()]})
+    apply = f"/api/v1/orgs/acme/backports/{backport.pk}/apply/"
+    body = assert_envelope(
+        world.client("developer").post(apply, {"confirm": "accept"}, format="json"), 423, "frozen"
+    )
+    assert body["error"]["details"]["window"]["id"] == "now"
+    assert Backport.objects.for_org(world.acme).get(pk=backport.pk).status == "open"
+    set_policy(world, "development", {})
+    response = world.client("developer").post(apply, {"confirm": "accept"}, format="json")
+    assert response.status_code == 200, response.content
+    event = AuditEvent.objects.for_org(world.acme).get(action="backport.apply")
+    assert event.changes["decision"]["kind"] == "backport" and event.changes["decision"]["freeze"] is None
