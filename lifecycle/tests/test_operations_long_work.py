@@ -29,6 +29,7 @@ from lifecycle.operations import (
     operation_start,
 )
 from tests.api_mixin import assert_envelope
+from tests.factories import signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OPS = "/api/v1/orgs/{org}/operations/"
@@ -434,3 +435,21 @@ def test_constraint_violated_names_the_constraint(world):
     existing = Operation.objects.for_org(world.acme).first()
     exc = _violation(lambda: Operation.objects.create(id=existing.pk, org=world.acme, kind="x"))
     assert not constraint_violated(exc, "operation_one_active_per_key")
+
+
+# --- the operation page -----------------------------------------------------------------
+def test_the_operation_page_cancels_for_the_requester_only(world):
+    testing = Stage.objects.for_org(world.acme).get(slug="testing")
+    op = start(world, "audit.export", who="admin", stage=testing)
+    url = f"/orgs/acme/operations/{op.pk}/"
+    tester = signed_in(world.users["tester"])
+    page = tester.get(url).content.decode()
+    assert "Cancel operation" not in page
+    assert tester.post(url).status_code == 403
+    assert reload(op).status == "queued"
+    admin = signed_in(world.users["admin"])
+    page = admin.get(url).content.decode()
+    assert "Cancel operation" in page and "hx-confirm=" in page and "onsubmit" not in page
+    assert admin.post(url).status_code == 302
+    assert reload(op).status == "cancelled"
+    assert "Cancel operation" not in admin.get(url).content.decode()
