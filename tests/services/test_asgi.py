@@ -177,3 +177,32 @@ def test_a_nul_in_a_slug_path_is_not_a_500(asgi_server):
         page = http.get("/orgs/a%00b/")
     assert api.status_code in (400, 404) and api.json()["error"]["code"] in ("invalid", "not_found")
     assert page.status_code in (302, 400, 404)
+
+
+def test_the_real_access_log_never_shows_a_token(services_env):
+    from tests.processes import free_port, wait_for
+    from tests.services.conftest import BIN, Proc
+
+    port = free_port()
+    proc = Proc(
+        f"asgi-access-log-{port}",
+        [str(BIN / "uvicorn"), "lifecycle.asgi:application", "--host", "127.0.0.1", "--port", str(port)],
+        services_env,
+    ).start()
+    base = f"http://127.0.0.1:{port}"
+    secret = "lc_accesslogsecret987"
+    try:
+
+        def up():
+            try:
+                return httpx.get(f"{base}/login/?token={secret}&next=/", timeout=1).status_code == 200
+            except httpx.HTTPError:
+                return proc.process.poll() is not None
+
+        wait_for(up, 60, 0.2, "ASGI server")
+        wait_for(lambda: "GET /login/?token=" in proc.log_tail(50), 10, 0.1, "the access log line")
+        log = proc.log_tail(200)
+    finally:
+        proc.stop()
+    assert "GET /login/?token=[redacted]&next=/" in log, log
+    assert secret not in log
