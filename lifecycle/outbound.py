@@ -38,12 +38,40 @@ def _allowed(host: str) -> bool:
     return host in {h.lower() for h in settings.OUTBOUND_ALLOWED_HOSTS}
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address is the last 32 bits
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local-use, never public
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+
+
+def _public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether `address` is public, judging an IPv6 form that embeds an IPv4 address by
+    that IPv4 address. Python's is_global calls 64:ff9b::7f00:1 (NAT64 for 127.0.0.1),
+    2002:a00:1:: (6to4 for 10.0.0.1) and ::7f00:1 public: through a NAT64 gateway or a
+    6to4 relay they reach the embedded address."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return True
+    if address in _NAT64_LOCAL:
+        return False
+    embedded: list[ipaddress.IPv4Address] = []
+    if address.ipv4_mapped is not None:
+        embedded.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        embedded.append(address.sixtofour)
+    if address.teredo is not None:
+        embedded.extend(address.teredo)  # (server, client): both must be public
+    if address in _NAT64 or address in _IPV4_COMPATIBLE:
+        embedded.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return all(_public(inner) for inner in embedded)
+
+
 def _check_addresses(host: str, infos) -> None:
     for info in infos:
         address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
             address = address.ipv4_mapped
-        if not address.is_global or address.is_multicast:
+        if not _public(address):
             raise OutboundRefused(f"{host} resolves to {address}, which is not a public address.")
 
 
