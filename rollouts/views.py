@@ -296,6 +296,11 @@ class LineagePage(OrgPage):
             )
         except DomainError as exc:
             raise Http404 from exc
+        # The report names stages by slug (the API's contract); people read their names.
+        names = {s["stage"]: s["name"] for s in context["drift"]["stages"]}
+        for pair in context["drift"]["pairs"]:
+            pair["from_name"], pair["to_name"] = names[pair["from"]], names[pair["to"]]
+        context["page_title"] = f"{context['drift']['lineage']} · Drift · {self.org.name}"
         return context
 
 
