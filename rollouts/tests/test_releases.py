@@ -330,3 +330,23 @@ def test_viewers_see_the_history_but_no_make_live(world):
     assert Release.objects.for_org(world.acme).filter(agent=agent).count() == 1
     outsider = signed_in(world.users["outsider"])
     assert outsider.get(f"/orgs/acme/agents/{agent.pk}/releases/").status_code == 404
+
+
+def test_the_releases_list_costs_the_same_queries_however_long(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    agent = make_agent(world.acme)
+    client = world.client("owner")
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(releases_url(agent)).status_code == 200
+        return len(captured)
+
+    queries()  # the first request of a token also records its use
+    short = queries()
+    for i in range(10):
+        version_save(access=owner_access(world.acme), agent=agent, changelog=f"save {i}")
+    assert len(client.get(releases_url(agent)).json()["results"]) == 11
+    assert queries() == short
