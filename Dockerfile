@@ -1,8 +1,11 @@
 # The production image: one image for web (ASGI), worker and beat.
 FROM python:3.11-slim
 
+# FORWARDED_ALLOW_IPS: whose X-Forwarded-* headers uvicorn believes (it reads the variable
+# itself); set it to your reverse proxy's address, never `*`.
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
-    LIFECYCLE_VAR_DIR=/var/lib/lifecycle STATIC_ROOT=/app/staticfiles
+    LIFECYCLE_VAR_DIR=/var/lib/lifecycle STATIC_ROOT=/app/staticfiles \
+    FORWARDED_ALLOW_IPS=127.0.0.1
 
 WORKDIR /app
 COPY requirements.txt .

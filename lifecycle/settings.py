@@ -340,6 +340,10 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are
 # trusted for the client IP recorded in the audit log.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# Addresses whose X-Forwarded-For / X-Forwarded-Proto the ASGI server (uvicorn) believes:
+# only the reverse proxy's. `*` would let anyone who reaches the port pick their own
+# address for rate limits and the audit log. uvicorn reads this variable itself too.
+FORWARDED_ALLOW_IPS = env("FORWARDED_ALLOW_IPS", "127.0.0.1")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 
