@@ -28,6 +28,7 @@ from accounts.models import Organization
 
 from .access import Access, resolve_access
 from .audit import audit_record
+from .denials import audit_outsider, record_csrf_failure
 from .errors import Forbidden, NotFound
 from .etags import check_if_match, etag_of
 from .idempotency import Replay, idempotency_abandon, idempotency_begin, idempotency_complete, replay_response
@@ -145,6 +146,9 @@ class KernelAPIMixin:
     def handle_exception(self, exc):
         if isinstance(exc, Replay):
             return replay_response(exc.record)
+        if isinstance(exc, drf.PermissionDenied) and str(exc.detail).startswith("CSRF Failed"):
+            # DRF's session authentication checks CSRF itself, before the org is resolved.
+            record_csrf_failure(self.request._request, str(exc.detail))
         return super().handle_exception(exc)
 
     def finalize_response(self, request, response, *args, **kwargs):
@@ -386,19 +390,7 @@ class OrgScopedMixin(KernelAPIMixin):
             )
 
     def _audit_outsider(self, request, slug: str) -> None:
-        user = request.user
-        if not getattr(user, "is_authenticated", False):
-            return
-        org = Organization.objects.filter(slug=slug, archived_at__isnull=True).first()
-        if org is not None:
-            audit_record(
-                org=org,
-                actor=user,
-                action="access.denied",
-                target_type="organization",
-                target_id=str(org.pk),
-                changes={"method": request.method, "path": request.path, "reason": "not a member"},
-            )
+        audit_outsider(user=request.user, slug=slug, method=request.method, path=request.path)
 
 
 class OrgScopedViewSet(OrgScopedMixin, GenericViewSet):

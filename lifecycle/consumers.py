@@ -22,6 +22,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from .access import Access, resolve_access
 from .api import Rule
 from .audit import audit_record
+from .denials import audit_outsider
 from .errors import NotFound
 from .origin import websocket_origin_allowed
 from .sealing import check_sealed
@@ -135,12 +136,28 @@ class OrgScopedConsumer(AsyncWebsocketConsumer):
         return websocket_origin_allowed(self.scope)  # scheme, host and port (origin.py)
 
     def _resolve(self, user, kwargs):
-        access = resolve_access(user, kwargs.get("org", ""))
+        path = self.scope.get("path", "")
+        try:
+            access = resolve_access(user, kwargs.get("org", ""))
+        except NotFound:
+            audit_outsider(user=user, slug=kwargs.get("org", ""), method="WEBSOCKET", path=path)
+            raise
         objects = self.model.objects.for_org(access.org)
         if self.stage_field:
             objects = access.visible(objects, stage_field=self.stage_field)
-        obj = objects.filter(pk=kwargs.get(self.url_kwarg)).select_related().first()
+        pk = kwargs.get(self.url_kwarg)
+        obj = objects.filter(pk=pk).select_related().first()
         if obj is None:
+            # Closed with 4404 like a missing one; one that exists but is hidden is a denial.
+            if self.model.objects.for_org(access.org).filter(pk=pk).exists():
+                audit_record(
+                    org=access.org,
+                    actor=user,
+                    action="access.denied",
+                    target_type=self.model._meta.model_name,
+                    target_id=str(pk)[:64],
+                    changes={"method": "WEBSOCKET", "path": path, "reason": "no role in stage"},
+                )
             raise NotFound()
         return access, obj
 

@@ -47,6 +47,8 @@ if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A CSRF failure is a denial: audited when the path names an org, the envelope under /api/.
+CSRF_FAILURE_VIEW = "lifecycle.denials.csrf_failure"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

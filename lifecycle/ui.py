@@ -6,6 +6,8 @@ may not see is a 404 and an action you may not take is a 403 written to the audi
 
 from __future__ import annotations
 
+import contextvars
+
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -15,10 +17,14 @@ from django.views.generic import TemplateView
 from .access import Access, resolve_access
 from .api import Member, Rule
 from .audit import audit_record
-from .errors import DomainError, NotFound
+from .denials import audit_outsider
+from .errors import DomainError, Forbidden, NotFound
 from .sealing import check_sealed
 
-SEALED_UI_METHODS = ("dispatch", "setup")
+SEALED_UI_METHODS = ("dispatch", "setup", "deny", "record_denial")
+# The page handling the current request: a service's Forbidden shown as a form error or a
+# flash (with a 200) is still a denial, and is recorded against it.
+_current_page: contextvars.ContextVar[OrgPage | None] = contextvars.ContextVar("org_page", default=None)
 #: The tag of "… started" flashes, which an operation's page drops once it has finished.
 STARTED_TAG = "operation-started"
 
@@ -36,6 +42,7 @@ class OrgPage(TemplateView):
 
     org = None
     access: Access
+    _denial_recorded = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -47,23 +54,46 @@ class OrgPage(TemplateView):
         try:
             self.access = resolve_access(request.user, kwargs.get("org", ""))
         except NotFound as exc:
+            audit_outsider(
+                user=request.user, slug=kwargs.get("org", ""), method=request.method, path=request.path
+            )
             raise Http404 from exc
         self.org = self.access.org
         rule = self.post_rule if request.method == "POST" and self.post_rule else self.rule
         if not rule.allows(self.access, self):
             self.deny("page rule")
-        return super().dispatch(request, *args, **kwargs)
+        token = _current_page.set(self)
+        try:
+            response = super().dispatch(request, *args, **kwargs)
+        except Forbidden as exc:
+            # A service's refusal nobody caught: a 403 page, recorded like any other.
+            self.record_denial(exc.message)
+            raise PermissionDenied(exc.message) from exc
+        finally:
+            _current_page.reset(token)
+        if response.status_code == 403 and not self._denial_recorded:
+            # A view that answered a refusal itself (a dialog re-rendered with the error).
+            self.record_denial("refused")
+        return response
 
     def deny(self, reason: str):
+        self.record_denial(reason)
+        raise PermissionDenied(reason)
+
+    def record_denial(self, reason: str, target=None) -> None:
+        """Write the access.denied entry for this request (once)."""
+        if self._denial_recorded:
+            return
+        self._denial_recorded = True
         audit_record(
             org=self.org,
             actor=self.request.user,
             action="access.denied",
-            target_type="page",
+            target=target,
+            target_type="" if target is not None else "page",
             target_id="",
-            changes={"method": self.request.method, "path": self.request.path, "reason": reason},
+            changes={"method": self.request.method, "path": self.request.path, "reason": reason[:200]},
         )
-        raise PermissionDenied(reason)
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
@@ -72,8 +102,16 @@ class OrgPage(TemplateView):
         return context
 
 
+def record_refusal(exc: DomainError) -> None:
+    """A service's Forbidden, answered on the page: record it as a denial."""
+    page = _current_page.get()
+    if isinstance(exc, Forbidden) and page is not None:
+        page.record_denial(exc.message)
+
+
 def form_errors_from(form, exc: DomainError) -> None:
     """Show a service's field errors next to the form's fields (the rest on top)."""
+    record_refusal(exc)
     placed = False
     for path, messages_ in exc.fields.items():
         # "spec.utterances.0" belongs next to the form's "utterances" field.
@@ -89,6 +127,7 @@ def form_errors_from(form, exc: DomainError) -> None:
 
 
 def flash_error(request, exc: DomainError) -> None:
+    record_refusal(exc)
     messages.error(request, exc.message)
 
 

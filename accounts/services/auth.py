@@ -1,5 +1,6 @@
 """Sign-in, API tokens and passwords: the user's own account."""
 
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -10,11 +11,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from lifecycle.audit import audit_record
-from lifecycle.errors import Invalid, NotFound, Unauthenticated
+from lifecycle.denials import record_login_failure
+from lifecycle.errors import Invalid, NotFound, Throttled, Unauthenticated
 
 from ..login_guard import login_guard_check, login_guard_failed, login_guard_succeeded
 from ..models import ApiToken, Membership, User
 from ..tokens import display_prefix, hash_key, new_key
+
+logger = logging.getLogger(__name__)
 
 
 def _audit_everywhere(user, action: str, target=None, changes=None) -> None:
@@ -26,10 +30,17 @@ def _audit_everywhere(user, action: str, target=None, changes=None) -> None:
 def credentials_check(*, email: str, password: str, ip: str | None, request=None) -> User:
     """The user for these credentials, counting failures (429 after a burst)."""
     email = (email or "").strip().lower()
-    login_guard_check(email, ip)
+    try:
+        login_guard_check(email, ip)
+    except Throttled:
+        # Logged, not audited: past the limit, an attacker's every try would be a row in
+        # the victim's orgs' logs. The failures that led here were audited.
+        logger.warning("auth.login_throttled", extra={"email": email[:254], "ip": ip or ""})
+        raise
     user = authenticate(request, username=email, password=password or "")
     if user is None or not user.is_active:
         login_guard_failed(email, ip)
+        record_login_failure(email=email, ip=ip, reason="inactive account" if user else "bad credentials")
         raise Unauthenticated("Invalid email or password.")
     login_guard_succeeded(email, ip)
     return user
