@@ -1,3 +1,4 @@
+from django.contrib.auth import update_session_auth_hash
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -86,7 +87,10 @@ class PasswordView(PublicAPIView):
     def post(self, request):
         data = s.PasswordChangeSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        auth_services.password_change(user=request.user, **data.validated_data)
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        auth_services.password_change(user=request.user, keep_token=token, **data.validated_data)
+        if token is None:  # signed in by the browser session: that one stays signed in
+            update_session_auth_hash(request._request, request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

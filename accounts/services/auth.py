@@ -6,11 +6,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from lifecycle.audit import audit_record
+from lifecycle.cache import count
 from lifecycle.denials import record_login_failure
 from lifecycle.errors import Invalid, NotFound, Throttled, Unauthenticated
 
@@ -75,9 +77,31 @@ def token_revoke(*, user: User, token: ApiToken) -> ApiToken:
     return token
 
 
-def password_change(*, user: User, old_password: str, new_password: str) -> None:
+def _password_failures_key(user: User) -> str:
+    return f"password-fail:user:{user.pk}"
+
+
+def password_change(
+    *, user: User, old_password: str, new_password: str, keep_token: ApiToken | None = None
+) -> int:
+    """Change the password; end the user's other sign-ins. The number of tokens revoked.
+
+    Whoever changes a password may be evicting someone who has it: every other API token
+    is revoked (not `keep_token`, the one making the call), and every other browser
+    session ends, because Django checks each session against the password's hash (the
+    caller keeps theirs with update_session_auth_hash). Wrong current passwords count
+    like failed sign-ins: past the limit, 429 before the password is even checked, so a
+    stolen session cannot be used to guess it.
+    """
+    failures = _password_failures_key(user)
+    if (cache.get(failures) or 0) >= settings.LOGIN_FAILURE_LIMIT:
+        raise Throttled(
+            "Too many wrong current passwords. Try again later.", retry_after=settings.LOGIN_FAILURE_WINDOW
+        )
     if not user.check_password(old_password or ""):
+        count(failures, settings.LOGIN_FAILURE_WINDOW)
         raise Invalid(fields={"old_password": ["Your current password is not correct."]})
+    cache.delete(failures)
     try:
         validate_password(new_password, user)
     except ValidationError as exc:
@@ -85,4 +109,9 @@ def password_change(*, user: User, old_password: str, new_password: str) -> None
     with transaction.atomic():
         user.set_password(new_password)
         user.save(update_fields=["password"])
-        _audit_everywhere(user, "password.change", target=user)
+        others = ApiToken.objects.filter(user=user, revoked_at__isnull=True)
+        if keep_token is not None:
+            others = others.exclude(pk=keep_token.pk)
+        revoked = others.update(revoked_at=timezone.now())
+        _audit_everywhere(user, "password.change", target=user, changes={"tokens_revoked": revoked})
+    return revoked
