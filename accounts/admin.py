@@ -1,13 +1,13 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 
-from lifecycle.admin import ReadOnlyTenantAdmin
+from lifecycle.admin import AuditedAdmin, ReadOnlyTenantAdmin
 
 from .models import ApiToken, Membership, Organization, Stage, StageRole, User
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(AuditedAdmin, BaseUserAdmin):
     ordering = ["email"]
     list_display = ["email", "name", "is_active", "is_staff", "date_joined"]
     search_fields = ["email", "name"]
@@ -26,7 +26,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(AuditedAdmin):
     list_display = ["slug", "name", "created_at", "archived_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["slug", "created_at"]
@@ -52,7 +52,7 @@ class StageRoleAdmin(ReadOnlyTenantAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(AuditedAdmin):
     list_display = ["user", "name", "prefix", "created_at", "expires_at", "revoked_at"]
     readonly_fields = ["user", "name", "prefix", "key_hash", "created_at", "expires_at", "last_used_at"]
     exclude = ["key_hash"]
