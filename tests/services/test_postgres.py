@@ -38,3 +38,28 @@ def world_pg():
 
     world = make_world()
     return world.client("admin"), world
+
+
+def test_the_audit_trigger_refuses_truncate_from_any_client():
+    import psycopg
+
+    org = make_org()
+    event = audit_record(org=org, actor=owner_access(org).user, action="test.kept")
+    db = connection.settings_dict
+    # A client of its own, without the test suite's flush allowance.
+    with psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+    ) as other:
+        for sql in (
+            "TRUNCATE lifecycle_auditevent",
+            "TRUNCATE lifecycle_auditevent CASCADE",
+            "TRUNCATE accounts_organization CASCADE",  # reaches the audit log through its FK
+        ):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="append-only"):
+                other.execute(sql)
+            other.rollback()
+    assert AuditEvent.objects.for_org(org).get(pk=event.pk).action == "test.kept"
