@@ -83,6 +83,10 @@ class ConfirmedActionMixin:
             "confirm": request.POST.get("confirm", ""),
             "changelog": request.POST.get("changelog", "")[:10000],
             "acknowledge_editors": request.POST.get("acknowledge_editors") == "on",
+            # Only sent by the field owners and admins see while the stage is frozen.
+            "override_freeze": {"reason": reason[:500]}
+            if (reason := request.POST.get("override_reason", "").strip())
+            else None,
         }
 
 

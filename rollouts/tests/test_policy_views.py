@@ -125,3 +125,28 @@ def test_promote_and_pull_pages_say_frozen_until(world):
     agent = make_agent(world.acme)
     page = signed_in(world.users["tester"]).get(f"/orgs/acme/agents/{agent.pk}/promote/").content.decode()
     assert "Testing is frozen until" in page and "quarter close" in page
+
+
+def test_an_admin_overrides_the_freeze_from_the_promote_dialog_with_a_reason(world):
+    now = timezone.now()
+    testing = Stage.objects.for_org(world.acme).get(slug="testing")
+    window = {
+        "kind": "once",
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+    }
+    stage_policy_update(access=world.access("admin"), stage=testing, document={"freeze_windows": [window]})
+    agent = make_agent(world.acme)
+    url = f"/orgs/acme/agents/{agent.pk}/promote/"
+    assert 'name="override_reason"' not in signed_in(world.users["tester"]).get(url).content.decode()
+    admin = signed_in(world.users["admin"])
+    assert 'name="override_reason"' in admin.get(url).content.decode()
+    refused = admin.post(url, {"confirm": "accept", "changelog": "For QA"})
+    assert refused.status_code == 423 and "frozen until" in refused.content.decode()
+    assert "For QA" in refused.content.decode()  # the typed changelog is kept
+    started = admin.post(
+        url, {"confirm": "accept", "changelog": "For QA", "override_reason": "customer outage"}
+    )
+    assert started.status_code == 302, started.content.decode()[:3000]
+    event = AuditEvent.objects.for_org(world.acme).get(action="stage.freeze_overridden")
+    assert event.changes["reason"] == "customer outage"
