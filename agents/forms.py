@@ -10,6 +10,8 @@ import json
 
 from django import forms
 
+from lifecycle.parsers import TOO_DEEP_MESSAGE, json_problem
+
 from .components import KIND_NAMES
 from .secrets import is_sealed
 from .specs import LIVE_AGENT_MESSAGE_TYPES
@@ -291,6 +293,13 @@ class ImportForm(forms.Form):
             data["parsed"] = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
+        except RecursionError as exc:  # `[[[[…` deep: a 500 otherwise
+            raise forms.ValidationError(f"Not valid JSON: {TOO_DEEP_MESSAGE}") from exc
+        # The same edge check as the API's parser: no NUL or lone surrogate gets further.
+        problem = json_problem(data["parsed"])
+        if problem is not None:
+            path, message = problem
+            raise forms.ValidationError(f"{path}: {message}" if path else message)
         return data
 
 

@@ -128,3 +128,24 @@ def test_the_parsers_walk_is_iterative_and_finds_the_path():
     )
     assert json_problem({"a": [1, {"b": "x\ud800"}]})[0] == "a.1.b"
     assert json_problem({"a": [1, "fine", {"b": None}]}) is None
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"format_version": 1, "name": "a\\u0000b", "components": []}',
+        '{"format_version": 1, "name": "a\\ud800b", "components": []}',
+        '{"format_version": 1, "name": "ok", "components": [{"kind": "skill", "name": "s\\udc00", "spec": {}}]}',
+    ],
+)
+def test_the_ui_import_refuses_what_the_api_refuses(world, document):
+    from agents.models import Agent
+
+    client = Client()
+    client.force_login(world.users["admin"])
+    before = Agent.objects.for_org(world.acme).count()
+    page = client.post("/orgs/acme/agents/new/", {"import": "1", "document": document})
+    assert page.status_code == 200  # the form again, with the error
+    assert b"Not valid JSON" in page.content or b"Null characters" in page.content
+    assert Agent.objects.for_org(world.acme).count() == before
