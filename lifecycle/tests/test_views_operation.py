@@ -7,7 +7,9 @@ from tests.factories import make_agent, run_operation_now, signed_in
 def started_promotion(world):
     agent = make_agent(world.acme, "Support", access=world.access("developer"))
     tester = signed_in(world.users["tester"])
-    started = tester.post(f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept"})
+    started = tester.post(
+        f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept", "changelog": "Ready"}
+    )
     assert started.status_code == 302 and "/operations/" in started["Location"]
     return tester, started["Location"]
 
