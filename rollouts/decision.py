@@ -14,7 +14,7 @@ to promote, pull and release, the kinds that run as operations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,7 +46,7 @@ class Decision:
     gate_mode: str = "any"
     gate_passed: bool = True
     approvals_required: int = 0
-    details: dict = field(default_factory=dict)
+    stage_name: str = ""  # for messages: people know stages by their names
 
     @property
     def frozen(self) -> bool:
@@ -62,12 +62,15 @@ class Decision:
             window = self.freeze["window"]
             reason = f" ({window['reason']})" if window.get("reason") else ""
             raise Frozen(
-                f"{self.stage} is frozen until {window['ends_at']}{reason}.",
+                f"{self.stage_name or self.stage} is frozen until {window['ends_at']}{reason}.",
                 details={"window": window},
             )
         if not self.gate_passed:
             failing = ", ".join(check["name"] for check in self.checks if not check["passed"])
-            raise GateFailed(f"The {self.stage} gate failed: {failing}.", details={"checks": [*self.checks]})
+            raise GateFailed(
+                f"The gate of {self.stage_name or self.stage} failed: {failing}.",
+                details={"checks": [*self.checks]},
+            )
 
     def to_json(self) -> dict:
         return {
@@ -221,6 +224,7 @@ def change_decide(
     return Decision(
         kind=kind,
         stage=target_stage.slug,
+        stage_name=target_stage.name,
         agent=str(agent.pk),
         decided_at=now.isoformat(),
         freeze=freeze,
