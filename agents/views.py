@@ -36,7 +36,7 @@ from .services.components import component_create, component_delete, component_u
 from .services.grants import GRANTABLE, can_share, grant_revoke, grant_set, grants_of
 from .services.presence import presence_active, presence_heartbeat
 from .services.transfer import agent_import
-from .services.versions import version_restore, version_save
+from .services.versions import require_changelog, version_restore, version_save
 from .sync import annotate_updates_available
 
 MODULES = [
@@ -336,6 +336,7 @@ class VersionsPage(AgentMixin, OrgPage):
 
     def post(self, request, org, agent_id):
         try:
+            changelog = require_changelog(request.POST.get("changelog", "")[:10000])
             if "restore" in request.POST:
                 number = request.POST.get("restore", "")
                 if not number.isdigit():
@@ -344,13 +345,11 @@ class VersionsPage(AgentMixin, OrgPage):
                     access=self.access,
                     agent=self.agent,
                     number=int(number),
-                    changelog=request.POST.get("changelog", ""),
+                    changelog=changelog,
                 )
                 messages.success(request, f"Restored version {number} as version {version.number}.")
             else:
-                version = version_save(
-                    access=self.access, agent=self.agent, changelog=request.POST.get("changelog", "")[:10000]
-                )
+                version = version_save(access=self.access, agent=self.agent, changelog=changelog)
                 messages.success(request, f"Saved version {version.number}.")
         except DomainError as exc:
             flash_error(request, exc)

@@ -16,6 +16,7 @@ from agents.components import POLICY
 from agents.hooks import AgentAction, AgentTab
 from agents.selectors import components_of, versions_of
 from agents.services.presence import presence_active
+from agents.services.versions import require_changelog
 from agents.views import AgentMixin
 from lifecycle.api import OrgAdmin
 from lifecycle.errors import DomainError, EditorsActive, Invalid
@@ -67,6 +68,7 @@ class ConfirmedActionMixin:
 
     def start(self, request, begin, started_message: str):
         try:
+            require_changelog(request.POST.get("changelog", ""))  # both dialogs ask for one
             operation = begin()
         except DomainError as exc:
             # Bad input and editors at work are answered in the dialog, ready to retry; what

@@ -130,8 +130,13 @@ class VersionDetailSerializer(VersionSerializer):
     contents = VersionComponentSerializer(many=True, read_only=True)
 
 
+def changelog_field():
+    """A changelog a person writes: required and not blank (400 `fields.changelog`)."""
+    return serializers.CharField(max_length=10_000, help_text="Required: what changed, and why.")
+
+
 class VersionCreateSerializer(StrictSerializer):
-    changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    changelog = changelog_field()
 
     class Meta:
         output = VersionSerializer
@@ -143,7 +148,7 @@ class RestoreOverrideSerializer(StrictSerializer):
 
 class RestoreSerializer(StrictSerializer):
     version = serializers.IntegerField(min_value=1)
-    changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    changelog = changelog_field()
     override_freeze = RestoreOverrideSerializer(
         required=False,
         allow_null=True,

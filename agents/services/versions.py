@@ -14,6 +14,16 @@ from ..models import Agent, AgentVersion, Component, Tombstone, VersionReason
 from ..versioning import contents_by_hash, current_entries, snapshot
 from .components import delete_components, require_change
 
+CHANGELOG_REQUIRED = "Write a changelog: what changed, and why."
+
+
+def require_changelog(changelog: str) -> str:
+    """Where a person is asked for a changelog, a blank one is refused (the history is for reviewers)."""
+    text = (changelog or "").strip()
+    if not text:
+        raise Invalid(CHANGELOG_REQUIRED, fields={"changelog": [CHANGELOG_REQUIRED]})
+    return text
+
 
 def version_write(
     *,

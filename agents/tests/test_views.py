@@ -98,7 +98,7 @@ def test_versions_page_saves_compares_and_restores(world):
     client.post(f"/orgs/acme/agents/{agent.pk}/versions/", {"changelog": "FAQ added"})
     page = client.get(f"/orgs/acme/agents/{agent.pk}/versions/", {"a": 1, "b": 2}).content.decode()
     assert "FAQ added" in page and "<strong>1</strong> created" in page
-    client.post(f"/orgs/acme/agents/{agent.pk}/versions/", {"restore": "1"})
+    client.post(f"/orgs/acme/agents/{agent.pk}/versions/", {"restore": "1", "changelog": "Back to v1"})
     assert not Component.objects.for_org(world.acme).filter(agent=agent, kind="knowledge").exists()
     assert Agent.objects.for_org(world.acme).get(pk=agent.pk).version == 3
 

@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from agents.api.serializers import changelog_field
 from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 
@@ -20,7 +21,7 @@ class PromoteSerializer(StrictSerializer):
     confirm = serializers.CharField(
         max_length=20, allow_blank=True, trim_whitespace=False, help_text='Exactly "accept".'
     )
-    changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    changelog = changelog_field()
     acknowledge_editors = serializers.BooleanField(default=False)
     override_freeze = override_freeze_field()
 
@@ -66,7 +67,7 @@ class PullApplySerializer(StrictSerializer):
     overwrite = serializers.ListField(
         child=serializers.UUIDField(), required=False, default=list, max_length=20_000
     )
-    changelog = serializers.CharField(max_length=10_000, allow_blank=True, default="")
+    changelog = changelog_field()
     acknowledge_editors = serializers.BooleanField(default=False)
     override_freeze = override_freeze_field()
 

@@ -16,9 +16,9 @@ class TestPromoteTenancy(AgentChildTests):
     views = (PromoteView,)
     list_url = PROMOTE
     reader = "tester"
-    probe = ("POST", {"confirm": "accept"})
+    probe = ("POST", {"confirm": "accept", "changelog": "A changelog"})
     listable = False
-    forbidden = ("viewer", "POST", "list", {"confirm": "accept"})
+    forbidden = ("viewer", "POST", "list", {"confirm": "accept", "changelog": "A changelog"})
     create_payload = {"confirm": "accept", "changelog": "Ready for testing", "acknowledge_editors": True}
     creator = "tester"
 
@@ -101,28 +101,51 @@ def test_preconditions_in_order(world, on_commit):
     source = full_agent(world)
     tester, viewer = world.client("tester"), world.client("viewer")
     # 401, then 404 for what you cannot see, then 403 for what you may not do.
-    assert_envelope(world.client("anonymous").post(url(source), {"confirm": "nope"}, format="json"), 401)
-    assert_envelope(world.client("member").post(url(source), {"confirm": "nope"}, format="json"), 404)
-    assert_envelope(viewer.post(url(source), {"confirm": "nope"}, format="json"), 403)
+    assert_envelope(
+        world.client("anonymous").post(
+            url(source), {"confirm": "nope", "changelog": "A changelog"}, format="json"
+        ),
+        401,
+    )
+    assert_envelope(
+        world.client("member").post(
+            url(source), {"confirm": "nope", "changelog": "A changelog"}, format="json"
+        ),
+        404,
+    )
+    assert_envelope(
+        viewer.post(url(source), {"confirm": "nope", "changelog": "A changelog"}, format="json"), 403
+    )
     # 400 unless the confirmation is exactly "accept".
     for confirm in ("", "Accept", "accept ", "yes"):
-        body = assert_envelope(tester.post(url(source), {"confirm": confirm}, format="json"), 400)
+        body = assert_envelope(
+            tester.post(url(source), {"confirm": confirm, "changelog": "x"}, format="json"), 400
+        )
         assert body["error"]["fields"] == {"confirm": ['Type "accept" to confirm.']}
     # 428 while others edit it, listing who and what (the caller does not count).
     presence_heartbeat(access=world.access("developer"), agent=source, module="skills")
     busy = assert_envelope(
-        tester.post(url(source), {"confirm": "accept"}, format="json"), 428, "editors_active"
+        tester.post(url(source), {"confirm": "accept", "changelog": "A changelog"}, format="json"),
+        428,
+        "editors_active",
     )
     assert [(e["user"]["email"], e["module"]) for e in busy["error"]["details"]["editors"]] == [
         ("developer@acme.test", "skills")
     ]
     ok = on_commit(
-        tester.post, url(source), {"confirm": "accept", "acknowledge_editors": True}, format="json"
+        tester.post,
+        url(source),
+        {"confirm": "accept", "changelog": "A changelog", "acknowledge_editors": True},
+        format="json",
     )
     assert ok.status_code == 202
     # 409 once the lineage has an active agent in the next stage.
     again = assert_envelope(
-        tester.post(url(source), {"confirm": "accept", "acknowledge_editors": True}, format="json"),
+        tester.post(
+            url(source),
+            {"confirm": "accept", "changelog": "A changelog", "acknowledge_editors": True},
+            format="json",
+        ),
         409,
         "conflict",
     )
@@ -131,9 +154,13 @@ def test_preconditions_in_order(world, on_commit):
 
 def test_a_reserved_promotion_is_a_409_before_the_clone_exists(world):
     source = full_agent(world)
-    first = world.client("tester").post(url(source), {"confirm": "accept"}, format="json")  # queued, not run
+    first = world.client("tester").post(
+        url(source), {"confirm": "accept", "changelog": "A changelog"}, format="json"
+    )  # queued, not run
     assert first.status_code == 202 and first.json()["operation"]["status"] == "queued"
-    second = world.client("admin").post(url(source), {"confirm": "accept"}, format="json")
+    second = world.client("admin").post(
+        url(source), {"confirm": "accept", "changelog": "A changelog"}, format="json"
+    )
     body = assert_envelope(second, 409, "conflict")
     assert "already under way" in body["error"]["message"]
 
@@ -153,7 +180,11 @@ def test_the_last_stage_has_nowhere_to_go(world):
         current = promote(current, world.access("admin"))
     assert current.stage.slug == "production"
     assert_envelope(
-        world.client("admin").post(url(current), {"confirm": "accept"}, format="json"), 409, "conflict"
+        world.client("admin").post(
+            url(current), {"confirm": "accept", "changelog": "A changelog"}, format="json"
+        ),
+        409,
+        "conflict",
     )
 
 

@@ -19,7 +19,7 @@ class TestPullTenancy(AgentChildTests):
     list_url = PULL
     reader = "tester"
     listable = False
-    forbidden = ("viewer", "POST", "list", {"confirm": "accept"})
+    forbidden = ("viewer", "POST", "list", {"confirm": "accept", "changelog": "A changelog"})
     create_payload = {
         "confirm": "accept",
         "exclude": [],
@@ -115,7 +115,12 @@ def test_created_tombstones_target_local_and_source_changed_conflicts(world, on_
     assert "qa-only" not in by_name  # only in the target: kept, not listed
     assert by_name["hotfixed"] == {**by_name["hotfixed"], "change": "conflict", "source_changed": True}
     assert "CRM_URL" not in by_name  # variables are never pulled
-    on_commit(world.client("tester").post, url(testing), {"confirm": "accept"}, format="json")
+    on_commit(
+        world.client("tester").post,
+        url(testing),
+        {"confirm": "accept", "changelog": "A changelog"},
+        format="json",
+    )
     assert (
         c(testing, "qa-only")
         and not Component.objects.for_org(world.acme).filter(agent=testing, name="refund").exists()
@@ -131,7 +136,12 @@ def test_exclude_knowledge_and_overwrite_a_conflict(world, on_commit):
     preview = world.client("tester").get(url(testing)).json()
     uid = {i["name"]: i["uid"] for i in preview["items"]}
     assert {i["name"] for i in preview["items"] if i["selectable"]} == {"shipping", "returns"}
-    body = {"confirm": "accept", "exclude": [uid["shipping"]], "overwrite": [uid["hotfixed"]]}
+    body = {
+        "confirm": "accept",
+        "changelog": "A changelog",
+        "exclude": [uid["shipping"]],
+        "overwrite": [uid["hotfixed"]],
+    }
     on_commit(world.client("tester").post, url(testing), body, format="json")
     assert not Component.objects.for_org(world.acme).filter(agent=testing, name="shipping").exists()
     assert c(testing, "returns").spec["body"] == "60 days now"
@@ -146,11 +156,21 @@ def test_bad_exclude_and_overwrite_are_400(world):
     uid = {i["name"]: i["uid"] for i in preview["items"]}
     client = world.client("tester")
     body = assert_envelope(
-        client.post(url(testing), {"confirm": "accept", "exclude": [uid["greet"]]}, format="json"), 400
+        client.post(
+            url(testing),
+            {"confirm": "accept", "changelog": "A changelog", "exclude": [uid["greet"]]},
+            format="json",
+        ),
+        400,
     )
     assert "exclude" in body["error"]["fields"]
     body = assert_envelope(
-        client.post(url(testing), {"confirm": "accept", "overwrite": [uid["greet"]]}, format="json"), 400
+        client.post(
+            url(testing),
+            {"confirm": "accept", "changelog": "A changelog", "overwrite": [uid["greet"]]},
+            format="json",
+        ),
+        400,
     )
     assert "overwrite" in body["error"]["fields"]
     assert not Operation.objects.for_org(world.acme).filter(kind="agent.pull").exists()
@@ -168,7 +188,12 @@ def test_variables_are_untouched_by_a_pull(world, on_commit):
         access=dev_access, component=c(dev, "CRM_URL"), spec={"value": "https://crm.dev2", "secret": False}
     )
     add_component(dev, "variable", "NEW_VAR", {"value": "x", "secret": False}, access=dev_access)
-    on_commit(world.client("tester").post, url(testing), {"confirm": "accept"}, format="json")
+    on_commit(
+        world.client("tester").post,
+        url(testing),
+        {"confirm": "accept", "changelog": "A changelog"},
+        format="json",
+    )
     assert c(testing, "CRM_URL").spec["value"] == "https://crm.qa"
     assert not Component.objects.for_org(world.acme).filter(agent=testing, name="NEW_VAR").exists()
 
@@ -189,8 +214,18 @@ def test_csv_download(world):
 
 def test_pull_needs_a_manager_and_a_previous_stage(world):
     dev, testing = scenario(world)
-    assert_envelope(world.client("viewer").post(url(testing), {"confirm": "accept"}, format="json"), 403)
+    assert_envelope(
+        world.client("viewer").post(
+            url(testing), {"confirm": "accept", "changelog": "A changelog"}, format="json"
+        ),
+        403,
+    )
     assert_envelope(world.client("developer").get(url(dev)), 409, "conflict")
-    assert_envelope(world.client("tester").post(url(testing), {"confirm": "yes"}, format="json"), 400)
+    assert_envelope(
+        world.client("tester").post(
+            url(testing), {"confirm": "yes", "changelog": "A changelog"}, format="json"
+        ),
+        400,
+    )
     Agent.objects.for_org(world.acme).filter(pk=dev.pk).update(archived_at=dev.created_at)
     assert_envelope(world.client("tester").get(url(testing)), 409, "conflict")

@@ -15,13 +15,18 @@ def test_promote_from_the_dialog(world):
     assert "Promote to Testing" in page
     dialog = tester.get(f"/orgs/acme/agents/{agent.pk}/promote/").content.decode()
     assert "Type <strong>accept</strong>" in dialog and "CRM_URL" in dialog
-    wrong = tester.post(f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "ok"})
+    wrong = tester.post(
+        f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "ok", "changelog": "A changelog"}
+    )
     assert "Type &quot;accept&quot; to confirm." in wrong.content.decode()
     presence_heartbeat(access=world.access("developer"), agent=agent, module="skills")
-    busy = tester.post(f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept"}).content.decode()
+    busy = tester.post(
+        f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept", "changelog": "A changelog"}
+    ).content.decode()
     assert "developer@acme.test" in busy and "Go on anyway" in busy
     started = tester.post(
-        f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept", "acknowledge_editors": "on"}
+        f"/orgs/acme/agents/{agent.pk}/promote/",
+        {"confirm": "accept", "changelog": "A changelog", "acknowledge_editors": "on"},
     )
     assert started.status_code == 302 and "/operations/" in started["Location"]
     operation = run_operation_now(Operation.objects.for_org(world.acme).get(kind="agent.promote"))
@@ -38,7 +43,9 @@ def test_viewers_see_no_promote_button_and_cannot_post(world):
     agent = make_agent(world.acme)
     viewer = signed_in(world.users["viewer"])
     assert "Promote to" not in viewer.get(f"/orgs/acme/agents/{agent.pk}/").content.decode()
-    response = viewer.post(f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept"})
+    response = viewer.post(
+        f"/orgs/acme/agents/{agent.pk}/promote/", {"confirm": "accept", "changelog": "A changelog"}
+    )
     assert response.status_code == 403 and "manager role" in response.content.decode()
 
 
@@ -58,7 +65,7 @@ def test_pull_dialog_with_a_knowledge_item_deselected_and_a_conflict_overwritten
     a_uid = str(Component.objects.for_org(world.acme).get(agent=dev, name="new-a").uid)
     response = tester.post(
         f"/orgs/acme/agents/{testing.pk}/pull/",
-        {"include": [a_uid], "overwrite": [str(greet.uid)], "confirm": "accept"},
+        {"include": [a_uid], "overwrite": [str(greet.uid)], "confirm": "accept", "changelog": "Dev fixes"},
     )
     assert response.status_code == 302
     run_operation_now(Operation.objects.for_org(world.acme).get(kind="agent.pull"))
@@ -94,10 +101,10 @@ def test_backport_and_drift_pages(world):
     backport.refresh_from_db()
     assert backport.status == "applied"
     drift = tester.get(f"/orgs/acme/lineages/{dev.lineage.slug}/").content.decode()
-    assert "development → testing" in drift
+    assert "Development → Testing" in drift
     # The developer sees only Development: drift shows what you can see.
     assert (
-        "development → testing"
+        "Development → Testing"
         not in developer.get(f"/orgs/acme/lineages/{dev.lineage.slug}/").content.decode()
     )
     assert developer.post("/orgs/acme/backports/", {"backport": "junk"}).status_code == 404

@@ -47,6 +47,7 @@ def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
     tester.get_by_role("link", name="Pull updates").click()
     expect(tester.locator(".count.created span")).to_have_text("2")
     tester.get_by_label("loyalty").uncheck()
+    tester.get_by_label("Changelog").fill("Gift cards from Development")
     shoot(tester, "pull-dialog")
     tester.get_by_label("Type accept to confirm").fill("accept")
     tester.get_by_role("button", name="Pull updates").click()
