@@ -2,10 +2,12 @@
 
 import importlib
 import pathlib
+import uuid
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from accounts.models import Stage
 from lifecycle.api import (
     STAGE_KEY_ROUTES,
     UNSCOPED_ROUTES,
@@ -19,6 +21,7 @@ from rollouts.gateway import GatewayView
 from tests.api_mixin import COVERED_VIEWS, OrgScopedEndpointTests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+APP_DIRS = ("accounts", "agents", "rollouts", "lifecycle")
 
 
 def walk(patterns, prefix="", namespace=""):
@@ -70,14 +73,30 @@ def test_unscoped_api_views_use_the_public_base():
             assert issubclass(view, PublicAPIView), name
 
 
-def _import_api_tests():
-    for path in sorted(ROOT.glob("*/tests/test_api_*.py")):
-        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
-        importlib.import_module(module)
+def _import_everything():
+    """Every app module and every test module: a subclass defined anywhere is seen."""
+    for app in (*APP_DIRS, "tests"):
+        for path in sorted((ROOT / app).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            if "migrations" in parts or parts[-1] in ("conftest", "__init__"):
+                continue
+            if "tests" in parts and not parts[-1].startswith(("test_", "helpers", "api_mixin")):
+                continue
+            if parts[0] == "tests" and len(parts) > 1 and parts[1] == "browser":
+                continue  # needs Playwright's own fixtures at import; holds no endpoint tests
+            importlib.import_module(".".join(parts))
+
+
+def all_subclasses(cls) -> set[type]:
+    """Every subclass, however deep (`__subclasses__()` lists only direct ones)."""
+    found = set()
+    for sub in cls.__subclasses__():
+        found |= {sub} | all_subclasses(sub)
+    return found
 
 
 def test_every_org_scoped_view_joins_the_cross_tenant_mixin():
-    _import_api_tests()
+    _import_everything()
     views = {
         view for _, _, view in api_routes() if isinstance(view, type) and issubclass(view, OrgScopedMixin)
     }
@@ -86,8 +105,8 @@ def test_every_org_scoped_view_joins_the_cross_tenant_mixin():
 
 
 def test_covering_tests_declare_what_the_view_can_do():
-    _import_api_tests()
-    for case in OrgScopedEndpointTests.__subclasses__():
+    _import_everything()
+    for case in all_subclasses(OrgScopedEndpointTests):
         for view in case.views:
             if not issubclass(view, OrgScopedViewSet):
                 continue
@@ -160,7 +179,6 @@ RAW_SQL_MODULES = {
     "lifecycle/prepared.py": "runs statements the ORM compiled from a scoped queryset",
 }
 RAW_CALLS = {"cursor", "raw", "execute", "executemany", "copy_expert"}
-APP_DIRS = ("accounts", "agents", "rollouts", "lifecycle")
 
 
 def _app_modules():
@@ -274,3 +292,150 @@ def test_the_consumer_base_is_sealed_through_the_mro():
         sneaky = type("SneakyMixin", (), {method: lambda self: None, "__module__": "x"})
         with pytest.raises(TypeError, match="sealed"):
             type("Sneaky", (sneaky, OrgScopedConsumer), {"rule": Member(), "__module__": "x"})
+
+
+# --- consumers ----------------------------------------------------------------------------
+def test_every_websocket_route_uses_the_sealed_consumer_base():
+    from lifecycle.consumers import OrgScopedConsumer
+    from lifecycle.routing import websocket_urlpatterns
+
+    _import_everything()
+    for pattern in websocket_urlpatterns:
+        consumer = getattr(pattern.callback, "consumer_class", None)
+        assert isinstance(consumer, type) and issubclass(consumer, OrgScopedConsumer), pattern
+        assert "<slug:org>" in str(pattern.pattern), pattern
+    for consumer in all_subclasses(OrgScopedConsumer):
+        if consumer.__module__.split(".")[0] not in APP_DIRS:
+            continue  # the sealing tests' throwaway classes
+        assert consumer.rule is not None, consumer
+        assert consumer.model is not None and hasattr(consumer.model.objects, "for_org"), consumer
+
+
+# --- every route that takes an id, probed with another org's ids ---------------------------
+PROBE_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _route_params(route: str) -> list[str]:
+    import re
+
+    regex_groups = re.compile(r"\(\?P<(\w+)>[^)]*\)")
+    names = regex_groups.findall(route) + re.findall(r"<(?:\w+:)?(\w+)>", regex_groups.sub("", route))
+    return [n for n in names if n != "org"]
+
+
+def _fill(route: str, values: dict) -> str:
+    import re
+
+    url = re.sub(r"\(\?P<(\w+)>[^)]*\)", lambda m: str(values[m.group(1)]), route)
+    url = re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(values[m.group(1)]), url)
+    return "/" + url.replace("^", "").replace("$", "")
+
+
+def _is_global_id(value) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def _probe(client, url: str) -> dict:
+    return {method: getattr(client, method)(url, {}, format="json").status_code for method in PROBE_METHODS}
+
+
+def test_every_api_route_with_an_id_is_404_for_another_orgs_id(world):
+    """Another org's id, under your own org (and under your own parent), is missing: 404
+    for every method the route has (405 for those it has not), extra actions included."""
+    _import_everything()
+    cases = {}
+    for case in sorted(all_subclasses(OrgScopedEndpointTests), key=lambda c: c.__qualname__):
+        for view in case.views:
+            cases.setdefault(view, case)
+    client = world.client("owner")
+    probed, leaks, unfilled, controls = [], [], [], []
+    for route, name, view in api_routes():
+        params = _route_params(route)
+        if "<slug:org>" not in route or name in UNSCOPED_ROUTES or not params or view not in cases:
+            continue
+        case = cases[view]()
+        lookup = view.lookup_url_kwarg or view.lookup_field
+        parent_param = next((p for p in params if p != lookup), None)
+        own = {"org": "acme"}
+        foreign = {"org": "acme"}
+        if parent_param == "stage_slug" and lookup not in params:
+            continue  # a stage slug is a name within an org (acme has "testing" too)
+        if parent_param:
+            own_parts = case.path_kwargs(world, world.acme)
+            if len(own_parts) != 1:
+                unfilled.append((name, case.__class__.__qualname__))
+                continue
+            own[parent_param] = next(iter(own_parts.values()))
+            foreign[parent_param] = next(iter(case.path_kwargs(world, world.globex).values()))
+        if lookup in params:
+            own[lookup] = case.make_object(world, world.acme)
+            foreign[lookup] = case.make_object(world, world.globex)
+        if lookup in params:
+            controls.append(client.get(_fill(route, own)).status_code)
+        variants = [foreign]  # everything foreign
+        if parent_param and lookup in params and _is_global_id(foreign[lookup]):
+            variants.append({**own, lookup: foreign[lookup]})  # own parent, foreign child
+        for values in variants:
+            if values == own or all(values[p] == own[p] for p in params):
+                continue  # shared names (a stage slug): nothing foreign to probe with
+            url = _fill(route, values)
+            statuses = _probe(client, url)
+            probed.append(url)
+            if set(statuses.values()) - {404, 405} or 404 not in statuses.values():
+                leaks.append((name, url, statuses))
+    assert leaks == [], leaks
+    assert unfilled == [], f"cases whose path_kwargs() cannot fill the route: {unfilled}"
+    # The same routes with acme's own ids answer: the probe reaches real objects.
+    assert controls.count(200) >= 10, controls
+    actions = ("export", "restore", "diff", "apply", "decline", "download", "cancel", "unarchive")
+    for action in actions:
+        assert any(f"/{action}/" in url for url in probed), f"no route with /{action}/ was probed"
+
+
+def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
+    from accounts.models import Membership
+    from lifecycle.operations import Operation
+    from tests.factories import make_agent, signed_in
+
+    theirs = make_agent(world.globex, "Globex only")
+    foreign = {
+        "org": "acme",
+        "agent_id": theirs.pk,
+        "member_id": Membership.objects.for_org(world.globex).first().pk,
+        "lineage": theirs.lineage.slug,
+        "slug": Stage.objects.for_org(world.globex).get(slug="testing").slug,
+        "module": "skills",
+        "op": "rename",
+    }
+    operations = Operation.objects.for_org(world.globex)
+    if not operations.exists():
+        from lifecycle.tests.test_api_operations import make_operation
+
+        make_operation(world.globex)
+    foreign["operation_id"] = operations.first().pk
+    client = signed_in(world.users["owner"])
+    leaks, probed = [], 0
+    for route, name, _ in walk(get_resolver().url_patterns):
+        params = _route_params(route)
+        if not route.startswith("orgs/<slug:org>/") or not params:
+            continue
+        if set(params) <= {"slug", "module", "op"}:
+            continue  # stage slugs are per-org names (acme has "testing" too): nothing foreign
+        url = _fill(route, foreign)
+        statuses = {m: getattr(client, m)(url).status_code for m in ("get", "post")}
+        probed += 1
+        if set(statuses.values()) - {404, 405} or 404 not in statuses.values():
+            leaks.append((name, url, statuses))
+    assert leaks == [], leaks
+    assert probed >= 15
+    mine = make_agent(world.acme, "Acme own")
+    assert (
+        client.get(
+            _fill("orgs/<slug:org>/agents/<uuid:agent_id>/versions/", {**foreign, "agent_id": mine.pk})
+        ).status_code
+        == 200
+    )
