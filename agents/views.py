@@ -59,6 +59,7 @@ TAB_TITLES = {
     "promote": "Promote",
     "pull": "Pull updates",
     "backport": "Back-port",
+    "releases": "Releases",
 }
 
 
