@@ -350,3 +350,14 @@ def test_the_releases_list_costs_the_same_queries_however_long(world):
         version_save(access=owner_access(world.acme), agent=agent, changelog=f"save {i}")
     assert len(client.get(releases_url(agent)).json()["results"]) == 11
     assert queries() == short
+
+
+def test_a_repeated_release_request_with_an_idempotency_key_releases_once(world):
+    _, prod = in_production(world.acme)
+    client = world.client("owner")
+    body = {"version": 1, "changelog": "Launch"}
+    first = client.post(releases_url(prod), body, format="json", HTTP_IDEMPOTENCY_KEY="launch-1")
+    again = client.post(releases_url(prod), body, format="json", HTTP_IDEMPOTENCY_KEY="launch-1")
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert Release.objects.for_org(world.acme).filter(agent=prod).count() == 1
