@@ -13,13 +13,13 @@ from django.urls import reverse
 
 from accounts.selectors import members_of, stages_of
 from lifecycle.errors import DomainError, Invalid
-from lifecycle.ui import OrgPage, flash_error, form_errors_from
+from lifecycle.ui import OrgObjectPage, OrgPage, flash_error, form_errors_from
 
 from . import forms
 from .components import SETTINGS
 from .diffing import diff_entries
 from .hooks import agent_actions, agent_tabs
-from .models import ConversationSource
+from .models import Agent, ConversationSource
 from .selectors import (
     active_editors,
     agent_details,
@@ -150,18 +150,21 @@ class AgentNewPage(OrgPage):
         return self.render_to_response(self.get_context_data(form=form))
 
 
-class AgentMixin:
-    """Pages about one agent: visible to the caller, or missing."""
+class AgentMixin(OrgObjectPage):
+    """Pages about one agent: visible to the caller (its stage, or a grant), or missing.
+    The sealed base finds it; pages only read `self.agent`."""
+
+    model = Agent
+    stage_field = "stage"
+    lookup_url_kwarg = "agent_id"
+
+    def refine_object_queryset(self, queryset):
+        return agent_details(queryset, self.org)
 
     @cached_property
     def agent(self):
-        agent = (
-            agent_details(agents_visible(self.access), self.org).filter(pk=self.kwargs["agent_id"]).first()
-        )
-        if agent is None:
-            raise Http404
-        annotate_updates_available([agent])
-        return agent
+        annotate_updates_available([self.object])
+        return self.object
 
     def component(self, uid):
         """One of this agent's components by uid, or 404 (also for a malformed uid)."""

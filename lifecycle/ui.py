@@ -11,17 +11,18 @@ import contextvars
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.views.generic import TemplateView
 
 from .access import Access, resolve_access
-from .api import Member, Rule
+from .api import UNDECLARED, Member, Rule
 from .audit import audit_record
 from .denials import audit_outsider
 from .errors import DomainError, Forbidden, NotFound
 from .sealing import check_sealed
 
-SEALED_UI_METHODS = ("dispatch", "setup", "deny", "record_denial")
+SEALED_UI_METHODS = ("dispatch", "setup", "deny", "record_denial", "resolve_object")
 # The page handling the current request: a service's Forbidden shown as a form error or a
 # flash (with a 200) is still a denial, and is recorded against it.
 _current_page: contextvars.ContextVar[OrgPage | None] = contextvars.ContextVar("org_page", default=None)
@@ -59,8 +60,10 @@ class OrgPage(TemplateView):
             )
             raise Http404 from exc
         self.org = self.access.org
+        # What you cannot see is missing (404) before it is forbidden (403).
+        page_object = self.resolve_object()
         rule = self.post_rule if request.method == "POST" and self.post_rule else self.rule
-        if not rule.allows(self.access, self):
+        if not rule.allows(self.access, self, page_object):
             self.deny("page rule")
         token = _current_page.set(self)
         try:
@@ -79,6 +82,10 @@ class OrgPage(TemplateView):
     def deny(self, reason: str):
         self.record_denial(reason)
         raise PermissionDenied(reason)
+
+    def resolve_object(self):
+        """The object the page is about (OrgObjectPage); None for org-wide pages."""
+        return None
 
     def record_denial(self, reason: str, target=None) -> None:
         """Write the access.denied entry for this request (once)."""
@@ -100,6 +107,59 @@ class OrgPage(TemplateView):
         context.update(org=self.org, access=self.access, nav=self.nav)
         context.setdefault("page_title", " · ".join(part for part in (self.title, self.org.name) if part))
         return context
+
+
+class OrgObjectPage(OrgPage):
+    """Base for pages about one object (an agent): found through the caller's stage
+    visibility, 404 when missing or invisible, then the page rule asked about it.
+
+    A page used to look its object up itself and had to remember `agents_visible`; here
+    the lookup is sealed and the scope a required declaration, as on the API base.
+    """
+
+    #: The tenant model, the path to its Stage (None for org-wide rows: declared, never
+    #: defaulted), and the URL kwarg naming it.
+    model = None
+    stage_field: str | None = UNDECLARED
+    lookup_field = "pk"
+    lookup_url_kwarg = "pk"
+
+    object = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_sealed(cls, OrgObjectPage, ("resolve_object",), "object pages")
+        if cls.model is not None and cls.stage_field is UNDECLARED:
+            raise TypeError(
+                f"{cls.__qualname__} must declare stage_field: the path to its object's Stage, "
+                "or None for org-wide rows."
+            )
+
+    def resolve_object(self):
+        objects = self.model.objects.for_org(self.org)
+        if self.stage_field:
+            objects = self.access.visible(objects, stage_field=self.stage_field)
+        value = self.kwargs.get(self.lookup_url_kwarg)
+        try:
+            obj = self.refine_object_queryset(objects).filter(**{self.lookup_field: value}).first()
+        except (ValueError, TypeError, DjangoValidationError):
+            obj = None
+        if obj is None:
+            if self.stage_field and self._exists_hidden(value):
+                self.record_denial("no role in stage")
+            raise Http404
+        self.object = obj
+        return obj
+
+    def refine_object_queryset(self, queryset):
+        """select_related / annotations for the page (never a wider scope)."""
+        return queryset
+
+    def _exists_hidden(self, value) -> bool:
+        try:
+            return self.model.objects.for_org(self.org).filter(**{self.lookup_field: value}).exists()
+        except (ValueError, TypeError, DjangoValidationError):
+            return False
 
 
 def record_refusal(exc: DomainError) -> None:

@@ -439,3 +439,22 @@ def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
         ).status_code
         == 200
     )
+
+
+def test_object_pages_declare_their_stage_scope_and_cannot_replace_the_lookup():
+    from agents.models import Agent
+    from agents.views import AgentMixin
+    from lifecycle.ui import OrgObjectPage
+
+    with pytest.raises(TypeError, match="must declare stage_field"):
+        type("Forgetful", (OrgObjectPage,), {"model": Agent, "__module__": "x"})
+    assert type("Declared", (OrgObjectPage,), {"model": Agent, "stage_field": None, "__module__": "x"})
+    with pytest.raises(TypeError, match="sealed"):
+        type("Sneaky", (AgentMixin,), {"resolve_object": lambda self: None, "__module__": "x"})
+    sneaky = type("SneakyMixin", (), {"resolve_object": lambda self: None, "__module__": "x"})
+    with pytest.raises(TypeError, match="sealed"):
+        type("Sneakier", (sneaky, AgentMixin), {"__module__": "x"})
+    # Every page about one agent finds it through the sealed lookup.
+    for route, _, view in walk(get_resolver().url_patterns):
+        if route.startswith("orgs/<slug:org>/agents/<uuid:agent_id>/"):
+            assert issubclass(view, OrgObjectPage) and view.stage_field == "stage", route

@@ -116,3 +116,17 @@ async def test_websocket_4404_for_a_hidden_agent_or_an_outsider_is_audited():
     missing = "00000000-0000-0000-0000-000000000000"
     assert await closed_with(await connect(path("acme", missing) + f"?token={member}")) == 4404
     assert len(await asyncio.to_thread(lambda: denials(world.acme))) == 2
+
+
+def test_an_agent_page_hidden_by_stage_is_404_and_audited(world):
+    agent = make_agent(world.acme)  # in Development: the member holds no role there
+    client = signed_in(world.users["member"])
+    assert client.get(f"/orgs/acme/agents/{agent.pk}/versions/").status_code == 404
+    [entry] = denials(world.acme)
+    assert entry.changes["reason"] == "no role in stage"
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert client.get(f"/orgs/acme/agents/{missing}/versions/").status_code == 404
+    assert len(denials(world.acme)) == 1
+    assert (
+        signed_in(world.users["developer"]).get(f"/orgs/acme/agents/{agent.pk}/versions/").status_code == 200
+    )
