@@ -49,7 +49,9 @@ class Kind:
     on_promote: OnPromote
     on_pull: OnPull
     singleton: bool = False  # exactly one per agent (settings)
-    unique_names: bool = False  # referenced by name elsewhere (tools by skills, variables)
+    # Every kind's names are unique in an agent (a DB constraint): reviewers, references
+    # (tools by skills, variables) and imports tell components apart by name.
+    unique_names: bool = True
     pulled_types: frozenset[str] = frozenset()
 
     def pulls(self, spec: dict) -> bool:

@@ -1,11 +1,10 @@
 import uuid
 
 from django.db import models
-from django.db.models import Q
 
 from lifecycle.tenancy import TenantModel
 
-from ..components import KIND_CHOICES, UNIQUE_NAME_KINDS
+from ..components import KIND_CHOICES
 from .agent import Agent
 
 
@@ -32,11 +31,9 @@ class Component(TenantModel):
         ordering = ["kind", "name", "id"]
         constraints = [
             models.UniqueConstraint(fields=["agent", "uid"], name="component_uid_unique_per_agent"),
-            models.UniqueConstraint(
-                fields=["agent", "kind", "name"],
-                condition=Q(kind__in=sorted(UNIQUE_NAME_KINDS)),
-                name="component_name_unique_for_named_kinds",
-            ),
+            # One name per kind in an agent: reviewers, references and pulls tell
+            # components apart by it (two skills called "greet" could not be reviewed).
+            models.UniqueConstraint(fields=["agent", "kind", "name"], name="component_name_unique_per_kind"),
         ]
         indexes = [models.Index(fields=["agent", "kind"], name="component_agent_kind")]
 

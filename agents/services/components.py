@@ -86,8 +86,22 @@ def _touch(agent: Agent) -> None:
     agent.has_unsaved_changes = True
 
 
-def _name_conflict(kind: str, name: str) -> Conflict:
-    return Conflict(f"This agent already has a {kind.replace('_', ' ')} named '{name}'.")
+def _name_conflict(kind: str, name: str) -> Invalid:
+    message = f"This agent already has a {kind.replace('_', ' ')} named '{name}'."
+    return Invalid(message, fields={"name": [message]})
+
+
+def _require_free_name(agent: Agent, kind: str, name: str, *, exclude=None) -> None:
+    """400 `fields.name` for a name this kind already uses in the agent.
+
+    The check gives the clear answer; the database constraint (component_name_unique_per_kind)
+    still decides a race between two requests, mapped to the same answer.
+    """
+    taken = Component.objects.for_org(agent.org_id).filter(agent=agent, kind=kind, name=name)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    if taken.exists():
+        raise _name_conflict(kind, name)
 
 
 def component_create(*, access: Access, agent: Agent, kind: str, name: str, spec) -> Component:
@@ -96,6 +110,7 @@ def component_create(*, access: Access, agent: Agent, kind: str, name: str, spec
         raise Conflict(f"An agent has exactly one {kind} component; update it instead.")
     name, stored_spec, digest = prepare(kind, name, spec)
     _check_references(agent, kind, stored_spec)
+    _require_free_name(agent, kind, name)
     try:
         with transaction.atomic():
             component = Component.objects.create(
@@ -125,6 +140,8 @@ def component_update(
     _check_references(agent, component.kind, stored_spec)
     if digest == component.content_hash:
         return component  # nothing changed: no write, no audit noise
+    if new_name != component.name:
+        _require_free_name(agent, component.kind, new_name, exclude=component)
     changed = sorted(_changed_fields(component, new_name, stored_spec))
     try:
         with transaction.atomic():

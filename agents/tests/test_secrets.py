@@ -109,7 +109,8 @@ def test_rotation_keeps_every_secret_readable(world, settings):
 def test_hashes_ignore_key_order_and_see_every_change(world):
     agent = make_agent(world.acme)
     a = add_component(agent, "skill", "x", {"responses": ["r"], "utterances": ["u"]})
-    b = add_component(agent, "skill", "y", {"utterances": ["u"], "responses": ["r"]})
+    # In another agent: one agent holds one skill of a name.
+    b = add_component(make_agent(world.acme), "skill", "y", {"utterances": ["u"], "responses": ["r"]})
     assert a.content_hash != b.content_hash  # different names
     b2 = component_update(access=owner_access(world.acme), component=b, name="x")
     assert b2.content_hash == a.content_hash
