@@ -18,7 +18,7 @@ from agents.selectors import components_of, versions_of
 from agents.services.presence import presence_active
 from agents.services.versions import require_changelog
 from agents.views import AgentMixin
-from lifecycle.api import OrgAdmin
+from lifecycle.api import ObjectAction, OrgAdmin
 from lifecycle.errors import DomainError, EditorsActive, Invalid
 from lifecycle.operations import Operation
 from lifecycle.ui import STARTED_TAG, OrgPage, flash_error
@@ -328,6 +328,8 @@ class ReleasesPage(AgentMixin, OrgPage):
     template_name = "rollouts/releases.html"
     nav = "agents"
     title = "Releases"
+    # Anyone who sees the agent reads its history; releasing takes its stage's manager role.
+    post_rule = ObjectAction("manage")
 
     def get_context_data(self, error=None, posted=None, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -325,8 +325,11 @@ def test_viewers_see_the_history_but_no_make_live(world):
     page = viewer.get(f"/orgs/acme/agents/{agent.pk}/releases/").content.decode()
     assert "Created." in page and "make-live-form" not in page
     assert "This changes what production users get now." not in page
+    denials = AuditEvent.objects.for_org(world.acme).filter(action="access.denied")
+    before = denials.count()
     refused = viewer.post(f"/orgs/acme/agents/{agent.pk}/releases/", {"version": "1", "changelog": "x"})
     assert refused.status_code == 403
+    assert denials.count() == before + 1
     assert Release.objects.for_org(world.acme).filter(agent=agent).count() == 1
     outsider = signed_in(world.users["outsider"])
     assert outsider.get(f"/orgs/acme/agents/{agent.pk}/releases/").status_code == 404
