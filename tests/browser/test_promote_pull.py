@@ -25,6 +25,11 @@ def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
     # The operation page polls itself until the worker has made the clone.
     expect(tester.locator("[data-status]")).to_have_attribute("data-status", "succeeded", timeout=60000)
     expect(tester.get_by_text("CRM_API_KEY")).to_be_visible()  # variables to review
+    # The page keeps the site's header and navigation, and the finished card drops "started".
+    expect(tester.get_by_role("navigation", name="Sections")).to_be_visible()
+    expect(tester.get_by_role("link", name="Lifecycle")).to_be_visible()
+    expect(tester.get_by_text("Promotion started.")).to_have_count(0)
+    shoot(tester, "operation-finished")
     tester.get_by_role("link", name="Open the result").click()
     expect(tester.get_by_text("owner tester@acme.test")).to_be_visible()
     clone_url = tester.url
