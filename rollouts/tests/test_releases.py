@@ -301,6 +301,8 @@ def test_make_live_page_in_production_warns_keeps_input_and_releases(world):
     owner = signed_in(world.users["owner"])
     page = owner.get(f"/orgs/acme/agents/{prod.pk}/").content.decode()
     assert "not live" in page and "Make live" in page and f"/orgs/acme/agents/{prod.pk}/releases/" in page
+    listing = owner.get("/orgs/acme/agents/?stage=production").content.decode()
+    assert '<span class="muted">not live</span>' in listing
     dialog = owner.get(f"/orgs/acme/agents/{prod.pk}/releases/").content.decode()
     assert "This changes what production users get now." in dialog
     assert "Nothing is live." in dialog and 'name="changelog"' in dialog and "requires releases" in dialog
@@ -313,7 +315,7 @@ def test_make_live_page_in_production_warns_keeps_input_and_releases(world):
     history = owner.get(made["Location"]).content.decode()
     assert "Launch day" in history and "owner@acme.test" in history and "version 1</strong>" in history
     listing = owner.get("/orgs/acme/agents/?stage=production").content.decode()
-    assert "<td>v1</td>" in listing
+    assert '<span class="muted">not live</span>' not in listing and listing.count("<td>v1</td>") == 2
 
 
 def test_viewers_see_the_history_but_no_make_live(world):
