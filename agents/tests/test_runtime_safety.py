@@ -13,12 +13,14 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
 from accounts.services.auth import token_create
 from agents.models import Component, Conversation, Turn
 from agents.runtime.compile import CACHE, compile_working_copy
+from agents.runtime.masking import Masker
 from agents.runtime.patterns import Pattern, PatternError
 from agents.runtime.recorder import recorder
 from agents.tests.test_runtime_builtin import final, session_for, talk
@@ -376,3 +378,13 @@ def test_a_secret_split_across_streamed_deltas_is_still_masked(world):
     streamed = "".join(e["delta"] for e in events if e["type"] == "agent_response_delta")
     assert streamed == final(events)["text"] == "Your key is ••••••, keep it safe."
     assert SECRET not in json.dumps(session.pending)
+
+
+@pytest.mark.parametrize("secret", ["plain-secret-value", "quo'te\"back\\slash", "tab\there-1234"])
+def test_the_masker_finds_a_secret_anywhere_in_a_value(secret):
+    masker = Masker([secret, "abc"])  # too short to mask: left alone
+    value = {"a": [1, {"k": f"x{secret}y", secret: None}], "b": ("abc", quote(secret, safe=""))}
+    masked = masker.mask(value)
+    assert masked == {"a": [1, {"k": "x••••••y", "••••••": None}], "b": ["abc", "••••••"]}
+    assert masker.mask({"nothing": "here"}) == {"nothing": "here"}
+    assert value["a"][1]["k"] == f"x{secret}y"  # the input is not changed
