@@ -366,3 +366,40 @@ def test_a_repeated_release_request_with_an_idempotency_key_releases_once(world)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert Release.objects.for_org(world.acme).filter(agent=prod).count() == 1
+
+
+def test_a_release_is_frozen_inside_a_window_and_refused_for_an_archived_agent(world):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.services.agents import agent_archive
+
+    _, prod = in_production(world.acme)
+    production = Stage.objects.for_org(world.acme).get(slug="production")
+    now = timezone.now()
+    window = {
+        "kind": "once",
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=1)).isoformat(),
+        "reason": "launch freeze",
+    }
+    stage_policy_update(
+        access=owner_access(world.acme), stage=production, document={"freeze_windows": [window]}
+    )
+    url = releases_url(prod)
+    frozen = assert_envelope(
+        world.client("owner").post(url, {"version": 1, "changelog": "Launch"}, format="json"), 423, "frozen"
+    )
+    assert frozen["error"]["details"]["window"]["reason"] == "launch freeze"
+    assert fresh(prod).live_version is None
+    overridden = world.client("owner").post(
+        url,
+        {"version": 1, "changelog": "Launch", "override_freeze": {"reason": "CEO said so"}},
+        format="json",
+    )
+    assert overridden.status_code == 201, overridden.content
+    assert AuditEvent.objects.for_org(world.acme).filter(action="stage.freeze_overridden").exists()
+    agent_archive(access=owner_access(world.acme), agent=fresh(prod))
+    archived = world.client("owner").post(url, {"version": 1, "changelog": "Again"}, format="json")
+    assert_envelope(archived, 409, "conflict")
