@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -542,6 +543,42 @@ def _cancel_children(parent: Operation, *, actor, reason: str) -> None:
 
 
 # --- running one delivery -------------------------------------------------------------
+class _LeaseKeeper:
+    """Renews the lease from a thread while the handler runs, so one long step without a
+    checkpoint (a big INSERT … SELECT) does not let a redelivery take over live work.
+
+    The lease then lapses when the worker process dies, which is what it is for. The
+    renewal goes to the cache: a thread's write to the row would wait behind the work's
+    own transaction on SQLite. Progress and heartbeats still renew it (and write the row)
+    and are where a handler sees a cancel request.
+    """
+
+    def __init__(self, operation: Operation):
+        self.operation = operation
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"lease-{operation.pk}", daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stopped.set()
+        self.thread.join()
+
+    def _run(self) -> None:
+        interval = max(_lease_seconds() / 3, 0.2)
+        pk, owner = self.operation.pk, self.operation.lease_owner
+        while not self.stopped.wait(interval):
+            try:
+                held = cache.get(_lease_key(pk))
+                if held and held.get("owner") != owner:
+                    return  # taken over: the handler finds out at its next checkpoint
+                _lease_cache(pk, owner, timezone.now() + timedelta(seconds=_lease_seconds()))
+            except Exception:  # a cache outage must not kill the worker; the row's lease stands
+                logger.warning("operation %s: could not renew the lease", pk, exc_info=True)
+
+
 def _new_lease_owner() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
@@ -602,7 +639,7 @@ def operation_execute(*, org_id: str, operation_id: str) -> float | None:
         )
         return None
     handler = _HANDLERS.get(operation.kind)
-    with context.bound(request_id=operation.request_id):
+    with context.bound(request_id=operation.request_id), _LeaseKeeper(operation):
         try:
             if operation.cancel_requested_at or cache.get(_cancel_key(operation.pk)):
                 raise OperationCancelled(str(operation.pk))

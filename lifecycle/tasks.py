@@ -2,6 +2,7 @@
 
 from celery import shared_task
 from celery.contrib.django.task import DjangoTask
+from django.conf import settings
 
 
 class OperationTask(DjangoTask):
@@ -20,6 +21,12 @@ def run_operation(self, org_id: str, operation_id: str) -> None:
         # Another delivery holds a live lease (this is a redelivery past the broker's
         # visibility timeout). Acknowledging this message may drop the only copy, so
         # look again when that lease would lapse: if its worker died, this one takes over.
+        # A countdown past Redis's visibility timeout would be handed out again and again.
+        visibility = (getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", None) or {}).get(
+            "visibility_timeout"
+        )
+        if visibility:
+            look_again = min(look_again, visibility / 2)
         run_operation.apply_async((org_id, operation_id), countdown=look_again)
 
 
