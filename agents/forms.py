@@ -40,11 +40,18 @@ def _dump(value) -> str:
 class ComponentForm(forms.Form):
     kind = ""
     name = forms.CharField(max_length=200)
+    # The content hash the form was rendered from: the save is conditional on it, so a
+    # save over someone else's newer one is refused (and shown) instead of replacing it.
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
 
     def __init__(self, *args, agent=None, component=None, **kwargs):
         self.agent, self.component = agent, component
         if component is not None and "initial" not in kwargs:
-            kwargs["initial"] = {"name": component.name, **self.initial_from(component.spec)}
+            kwargs["initial"] = {
+                "name": component.name,
+                "seen": component.content_hash,
+                **self.initial_from(component.spec),
+            }
         super().__init__(*args, **kwargs)
 
     def initial_from(self, spec: dict) -> dict:

@@ -12,7 +12,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 
 from accounts.selectors import members_of, stages_of
-from lifecycle.errors import DomainError, Invalid
+from lifecycle.errors import DomainError, Invalid, PreconditionFailed
 from lifecycle.ui import OrgObjectPage, OrgPage, flash_error, form_errors_from
 
 from . import forms
@@ -20,6 +20,8 @@ from .components import SETTINGS
 from .diffing import diff_entries
 from .hooks import agent_actions, agent_tabs
 from .models import Agent, ConversationSource
+from .readable import side_by_side
+from .secrets import seal
 from .selectors import (
     active_editors,
     agent_details,
@@ -32,7 +34,7 @@ from .selectors import (
     versions_of,
 )
 from .services.agents import agent_archive, agent_create, agent_unarchive, first_stage
-from .services.components import component_create, component_delete, component_update
+from .services.components import component_create, component_delete, component_update, expect_hash
 from .services.grants import GRANTABLE, can_share, grant_revoke, grant_set, grants_of
 from .services.presence import presence_active, presence_heartbeat
 from .services.transfer import agent_import
@@ -206,10 +208,11 @@ class AgentModulePage(AgentMixin, OrgPage):
             raise Http404
         return module
 
-    def get_context_data(self, bound=None, **kwargs):
+    def get_context_data(self, bound=None, stale=None, **kwargs):
         context = super().get_context_data(**kwargs)
         context.update(self.agent_context(self.module))
         context["presence_module"] = PRESENCE_MODULE.get(self.module, self.module)
+        context["stale"] = stale
         if self.module == "settings":
             component = components_of(self.agent, SETTINGS).first()
             context["settings_form"] = bound or forms.SettingsForm(agent=self.agent, component=component)
@@ -227,6 +230,30 @@ class AgentModulePage(AgentMixin, OrgPage):
         context["rows"] = rows
         context["add_form"] = bound if bound is not None and not bound.uid else self._form()
         return context
+
+    def _stale(self, request, form, component, name):
+        """Someone saved since this form was opened: show both versions, keep what was typed.
+
+        The form comes back with what the user typed and the newer hash, so saving again
+        replaces the other save knowingly; nothing typed is lost.
+        """
+        current = self.component(str(component.uid)) if self.module != "settings" else None
+        if current is None:
+            current = components_of(self.agent, SETTINGS).first()
+        data = request.POST.copy()
+        data[form.add_prefix("seen")] = current.content_hash
+        if self.module == "settings":
+            bound = forms.SettingsForm(data, agent=self.agent, component=current)
+        else:
+            bound = self._form(data, component=current)
+        bound.is_valid()
+        yours = seal(current.kind, form.to_spec())
+        stale = {
+            "name": current.name,
+            "lines": side_by_side(current.kind, (current.name, current.spec), (name, yours)),
+        }
+        # 200 like any form error: htmx swaps it in, with the typed form.
+        return self.render_to_response(self.get_context_data(bound=bound, stale=stale), status=200)
 
     def _form(self, data=None, component=None):
         form_class = forms.MODULE_FORMS[self.module]
@@ -269,7 +296,17 @@ class AgentModulePage(AgentMixin, OrgPage):
                     messages.success(request, f"Added {form.cleaned_data['name']}.")
                 else:
                     name = form.cleaned_data.get("name") or component.name
-                    component_update(access=self.access, component=component, name=name, spec=form.to_spec())
+                    seen = form.cleaned_data.get("seen")
+                    try:
+                        component_update(
+                            access=self.access,
+                            component=component,
+                            name=name,
+                            spec=form.to_spec(),
+                            guard=expect_hash(seen) if seen else None,
+                        )
+                    except PreconditionFailed:
+                        return self._stale(request, form, component, name)
                     messages.success(request, f"Saved {name}.")
             except DomainError as exc:
                 form_errors_from(form, exc)

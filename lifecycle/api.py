@@ -334,6 +334,20 @@ class OrgScopedMixin(KernelAPIMixin):
         """412 on a stale If-Match, for endpoints that do not go through get_object()."""
         check_if_match(self.request.headers.get("If-Match"), etag_of(representation))
 
+    def if_match_guard(self, represent=None):
+        """The If-Match check again, for a service to run on the row it has locked.
+
+        get_object() answers a stale If-Match early, but two writes that both passed it
+        would both apply (check-then-act). A service given this guard recomputes the ETag
+        from the locked row inside its transaction: of two writes made from one state,
+        one succeeds and the other gets 412. None without If-Match (the write goes through).
+        """
+        header = self.request.headers.get("If-Match")
+        if not header:
+            return None
+        represent = represent or self.represent
+        return lambda locked: check_if_match(header, etag_of(represent(locked)))
+
     def represent(self, obj) -> dict:
         """The representation an ETag is computed from: what GET returns."""
         return self.get_serializer(obj).data

@@ -105,7 +105,12 @@ class AgentViewSet(OrgScopedViewSet):
         agent = self.get_object()
         data = s.AgentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        agent_update(access=self.access, agent=agent, **data.validated_data)
+        agent_update(
+            access=self.access,
+            agent=agent,
+            guard=self.if_match_guard(represent=self._fresh),
+            **data.validated_data,
+        )
         return Response(self._fresh(agent))
 
     @extend_schema(request=None, responses={204: None})
@@ -204,7 +209,9 @@ class ComponentViewSet(AgentChildMixin, OrgScopedViewSet):
         component = self.get_object()
         data = s.ComponentUpdateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        component = component_update(access=self.access, component=component, **data.validated_data)
+        component = component_update(
+            access=self.access, component=component, guard=self.if_match_guard(), **data.validated_data
+        )
         return Response(self.represent(component))
 
     @extend_schema(request=None, responses={204: None})

@@ -81,11 +81,25 @@ def agent_create(
 
 
 def agent_update(
-    *, access: Access, agent: Agent, name: str | None = None, description: str | None = None, settings=None
+    *,
+    access: Access,
+    agent: Agent,
+    name: str | None = None,
+    description: str | None = None,
+    settings=None,
+    guard=None,
 ) -> Agent:
+    """Rename, describe or reconfigure an agent; `guard` makes it conditional (If-Match).
+
+    The guard runs on the agent row locked inside the transaction, so two writes made
+    from the same state cannot both pass the check.
+    """
     require_change(access, agent)
     changes: dict = {}
     with transaction.atomic():
+        locked = Agent.objects.for_org(agent.org_id).select_for_update().get(pk=agent.pk)
+        if guard is not None:
+            guard(locked)
         if name is not None and name.strip() and name.strip() != agent.name:
             changes["name"] = [agent.name, name.strip()]
             agent.name = name.strip()

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from lifecycle.access import Access
 from lifecycle.audit import audit_record
-from lifecycle.errors import Conflict, Forbidden, Invalid
+from lifecycle.errors import Conflict, Forbidden, Invalid, PreconditionFailed
 from lifecycle.errors import flatten_fields as _flatten
 
 from ..components import POLICY, SETTINGS
@@ -129,25 +131,55 @@ def component_create(*, access: Access, agent: Agent, kind: str, name: str, spec
     return component
 
 
+def expect_hash(expected: str) -> Callable[[Component], None]:
+    """A guard for component_update: 412 unless the row still has the hash the client saw."""
+
+    def guard(locked: Component) -> None:
+        if locked.content_hash != expected:
+            raise PreconditionFailed(STALE_MESSAGE)
+
+    return guard
+
+
+STALE_MESSAGE = "Someone saved this since you opened it."
+
+
 def component_update(
-    *, access: Access, component: Component, name: str | None = None, spec=None, field: str = "spec"
+    *,
+    access: Access,
+    component: Component,
+    name: str | None = None,
+    spec=None,
+    field: str = "spec",
+    guard: Callable[[Component], None] | None = None,
 ) -> Component:
+    """Update a component; a write conditional on what the client saw passes a `guard`.
+
+    The guard runs on the row locked (select_for_update) inside the transaction, so two
+    writes made from the same state cannot both pass: check and write are one step.
+    """
     agent = component.agent
     require_change(access, agent)
-    new_name = component.name if name is None else name
-    raw_spec = component_api_spec(component) if spec is None else spec
-    new_name, stored_spec, digest = prepare(component.kind, new_name, raw_spec, stored=component, field=field)
-    _check_references(agent, component.kind, stored_spec)
-    if digest == component.content_hash:
-        return component  # nothing changed: no write, no audit noise
-    if new_name != component.name:
-        _require_free_name(agent, component.kind, new_name, exclude=component)
-    changed = sorted(_changed_fields(component, new_name, stored_spec))
     try:
         with transaction.atomic():
-            component.name, component.spec, component.content_hash = new_name, stored_spec, digest
-            component.needs_review = False  # edited in this stage: reviewed
-            component.save(update_fields=["name", "spec", "content_hash", "needs_review", "updated_at"])
+            locked = Component.objects.for_org(agent.org_id).select_for_update().get(pk=component.pk)
+            locked.agent = agent
+            if guard is not None:
+                guard(locked)
+            new_name = locked.name if name is None else name
+            raw_spec = component_api_spec(locked) if spec is None else spec
+            new_name, stored_spec, digest = prepare(
+                locked.kind, new_name, raw_spec, stored=locked, field=field
+            )
+            _check_references(agent, locked.kind, stored_spec)
+            if digest == locked.content_hash:
+                return locked  # nothing changed: no write, no audit noise
+            if new_name != locked.name:
+                _require_free_name(agent, locked.kind, new_name, exclude=locked)
+            changed = sorted(_changed_fields(locked, new_name, stored_spec))
+            locked.name, locked.spec, locked.content_hash = new_name, stored_spec, digest
+            locked.needs_review = False  # edited in this stage: reviewed
+            locked.save(update_fields=["name", "spec", "content_hash", "needs_review", "updated_at"])
             _touch(agent)
             audit_record(
                 org=access.org,
@@ -155,15 +187,15 @@ def component_update(
                 action="component.update",
                 target=agent,
                 changes={
-                    "uid": str(component.uid),
-                    "kind": component.kind,
+                    "uid": str(locked.uid),
+                    "kind": locked.kind,
                     "name": new_name,
                     "fields": changed,
                 },
             )
     except IntegrityError as exc:
-        raise _name_conflict(component.kind, new_name) from exc
-    return component
+        raise _name_conflict(component.kind, name or component.name) from exc
+    return locked
 
 
 def component_api_spec(component: Component) -> dict:
