@@ -58,6 +58,18 @@ def spec_lines(name: str, spec: dict, *, secrets: dict | None = None) -> list[st
     return lines
 
 
+def value_lines(value) -> list[str]:
+    """Any JSON value as readable lines (tool arguments and results in transcripts)."""
+    if isinstance(value, dict):
+        out = []
+        for key in sorted(value):
+            out += _lines(value[key], "", str(key), {})
+        return out or ["(none)"]
+    if isinstance(value, list):
+        return [line for item in value for line in _lines(item, "", None, {})] or ["(none)"]
+    return [_scalar(value)]
+
+
 def _secret_notes(before: dict | None, after: dict | None) -> dict:
     """For each sealed field of either side: changed or unchanged (compared in the clear)."""
     notes = {}

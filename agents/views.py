@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from functools import cached_property
 
@@ -40,6 +39,7 @@ from .services.presence import presence_active, presence_heartbeat
 from .services.transfer import agent_import
 from .services.versions import require_changelog, version_restore, version_save
 from .sync import annotate_updates_available
+from .transcripts import tool_block, transcript_turns
 
 MODULES = [
     ("console", "Test console"),
@@ -439,11 +439,7 @@ class ResultsPage(AgentMixin, OrgPage):
         context.update(self.agent_context("results"))
         results = list(test_results_of(self.agent).order_by("-created_at")[:200])
         for result in results:
-            result.transcript_text = (
-                result.transcript
-                if isinstance(result.transcript, str)
-                else json.dumps(result.transcript, indent=1)
-            )
+            result.turns = transcript_turns(result.transcript)  # a conversation, not JSON
         context["results"] = results
         return context
 
@@ -466,6 +462,9 @@ class ConversationsPage(AgentMixin, OrgPage):
         for conversation in conversations:
             if str(conversation.pk) == opened:
                 conversation.turn_list = list(conversation_turns(conversation))
+                for turn in conversation.turn_list:
+                    tools = (turn.details or {}).get("tools") or []
+                    turn.tool_blocks = [b for b in map(tool_block, tools) if b]
         context.update(
             conversations=conversations, source=source, sources=ConversationSource.values, opened=opened
         )
