@@ -11,6 +11,7 @@ answer would hide nothing worth hiding and garble the rest.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote
 
 SECRET_MASK = "••••••"
@@ -92,3 +93,27 @@ class StreamMasker:
     def flush(self) -> str:
         out, self.held = self.masker.text(self.held), ""
         return out
+
+
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# How repr() writes them (it escapes every unprintable character): a quick first look.
+_UNSTORABLE_REPR = re.compile(r"\\x00|\\ud[89a-f]")
+
+
+def storable(value):
+    """`value` with NUL and unpaired surrogates replaced by U+FFFD: what a webhook or a
+    model endpoint sends back is not ours to refuse, yet no database stores those
+    characters, and one such turn would fail its whole write."""
+    if isinstance(value, (dict, list, tuple)) and not _UNSTORABLE_REPR.search(repr(value)):
+        return value
+    return _storable(value)
+
+
+def _storable(value):
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value) if _UNSTORABLE.search(value) else value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_storable(v) for v in value]
+    return value

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .compile import CompiledAgent
 from .engine import Context, engine_for
-from .masking import StreamMasker
+from .masking import StreamMasker, storable
 from .text import words
 
 
@@ -63,8 +63,9 @@ class Session:
     def _record(self, role: str, text: str, **extra) -> None:
         index = self.turn_count
         self.history.append({"role": role, "text": text})
-        # Stored turns (and the conversation detail the API shows) never hold a secret.
-        self.pending.append(self.masker.mask({"index": index, "role": role, "text": text, **extra}))
+        # Stored turns (and the conversation detail the API shows) never hold a secret,
+        # nor a character the database refuses (a model's or a webhook's NUL).
+        self.pending.append(storable(self.masker.mask({"index": index, "role": role, "text": text, **extra})))
 
     def first_message(self) -> dict | None:
         text = self.context.first_message()

@@ -21,7 +21,7 @@ import httpx
 from lifecycle.outbound import OutboundRefused, acheck_url
 
 from .compile import Tool
-from .masking import NO_SECRETS, Masker
+from .masking import NO_SECRETS, Masker, storable
 from .text import render
 
 logger = logging.getLogger(__name__)
@@ -52,13 +52,12 @@ async def run_tool(
 ) -> object:
     """The tool's result, or ToolFailed with a message safe to show (secrets masked)."""
     try:
-        return masker.mask(
-            await _run(
-                tool, parameters, tool_call_id=tool_call_id, conversation_id=conversation_id, lookup=lookup
-            )
+        result = await _run(
+            tool, parameters, tool_call_id=tool_call_id, conversation_id=conversation_id, lookup=lookup
         )
     except ToolFailed as exc:
         raise ToolFailed(masker.text(exc.message)) from exc
+    return storable(masker.mask(result))
 
 
 async def _run(tool: Tool, parameters: dict, *, tool_call_id: str, conversation_id: str, lookup) -> object:

@@ -105,3 +105,25 @@ def test_an_anonymous_gateway_user_never_sees_a_secret_a_tool_echoed(world):
     assert SECRET not in json.dumps(turns)
     detail = world.client("owner").get(f"/api/v1/orgs/acme/agents/{agent.pk}/conversations/{cid}/")
     assert detail.status_code == 200 and SECRET not in detail.content.decode()
+
+
+def test_a_webhook_answering_nul_and_lone_surrogates_is_stored_not_a_500(world):
+    def poisoned(recorder, request):
+        return 200, {"auth": "a\x00b", "headers": {"x\ud800": "\udfff"}, "path": "p"}, 0
+
+    with Recorder(poisoned) as server:
+        agent, client = _echo_live(world, server.url)
+        lineage = agent.lineage.slug
+        cid = client.post(run_url("acme", lineage, "development"), {"user": "u"}, format="json").json()[
+            "conversation"
+        ]
+        answered = client.post(
+            run_url("acme", lineage, "development", f"{cid}/messages/"), {"text": "order 1"}, format="json"
+        )
+    assert answered.status_code == 200, answered.content[:300]
+    result = next(e for e in answered.json()["events"] if e["type"] == "tool_result")["result"]
+    assert result == {"auth": "a\ufffdb", "headers": {"x\ufffd": "\ufffd"}, "path": "p"}
+    turn = (
+        Turn.objects.for_org(world.acme).filter(conversation_id=cid, role="agent").order_by("-index").first()
+    )
+    assert turn.text == "Seen: a\ufffdb {'x\ufffd': '\ufffd'}"
