@@ -37,8 +37,9 @@ class BodyLimitMiddleware:
             if length < 0 or length > limit:
                 return await _refuse(send, path, limit, status=413 if length > limit else 400)
             return await self.app(scope, receive, send)
-        if scope.get("method") in ("GET", "HEAD", "OPTIONS"):
-            return await self.app(scope, receive, send)
+        if not any(name.lower() == b"transfer-encoding" for name, _ in headers):
+            return await self.app(scope, receive, send)  # neither length nor chunks: no body
+        # Chunked, whatever the method: Django would read a chunked GET's body too.
 
         chunks: list[bytes] = []
         size = 0

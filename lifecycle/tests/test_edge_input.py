@@ -136,7 +136,8 @@ def test_the_parsers_walk_is_iterative_and_finds_the_path():
         "[" * 100_000 + "]" * 100_000,
         '{"format_version": 1, "name": "a\\u0000b", "components": []}',
         '{"format_version": 1, "name": "a\\ud800b", "components": []}',
-        '{"format_version": 1, "name": "ok", "components": [{"kind": "skill", "name": "s\\udc00", "spec": {}}]}',
+        '{"format_version": 1, "name": "ok", "components": '
+        '[{"kind": "skill", "name": "s\\udc00", "spec": {}}]}',
     ],
 )
 def test_the_ui_import_refuses_what_the_api_refuses(world, document):
@@ -149,3 +150,52 @@ def test_the_ui_import_refuses_what_the_api_refuses(world, document):
     assert page.status_code == 200  # the form again, with the error
     assert b"Not valid JSON" in page.content or b"Null characters" in page.content
     assert Agent.objects.for_org(world.acme).count() == before
+
+
+async def _call(app, scope, messages):
+    """Drive an ASGI app with `messages` as the request; what it sent back."""
+    sent, queue = [], list(messages)
+
+    async def receive():
+        return queue.pop(0) if queue else {"type": "http.disconnect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_the_body_limit_reads_a_chunked_body_only_up_to_the_limit(settings):
+    from lifecycle.asgi_body import BodyLimitMiddleware
+
+    settings.API_MAX_BODY_BYTES = 10
+    seen = {}
+
+    async def inner(scope, receive, send):
+        seen["headers"] = dict(scope["headers"])
+        seen["body"] = (await receive())["body"]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = BodyLimitMiddleware(inner)
+    chunked = {
+        "type": "http",
+        "method": "PATCH",
+        "path": "/api/v1/x/",
+        "headers": [(b"transfer-encoding", b"chunked")],
+    }
+    parts = [{"type": "http.request", "body": b"12345", "more_body": True}] * 100
+    sent = await _call(app, chunked, parts)
+    assert sent[0]["status"] == 413 and b"too_large" in sent[1]["body"] and not seen
+    sent = await _call(
+        app,
+        chunked,
+        [{"type": "http.request", "body": b"{}", "more_body": True}, {"type": "http.request", "body": b"[]"}],
+    )
+    assert sent[0]["status"] == 200
+    assert seen["body"] == b"{}[]" and seen["headers"][b"content-length"] == b"4"
+    assert b"transfer-encoding" not in seen["headers"]
+    # A chunked GET is capped too: Django reads any method's body.
+    sent = await _call(app, {**chunked, "method": "GET"}, parts)
+    assert sent[0]["status"] == 413
