@@ -269,11 +269,26 @@ def backport_apply(
                     item["content_hash"],
                 )
                 updates.append(component)
+        # A name is unique per kind in an agent: another component of the first stage may
+        # have taken the hotfix's name meanwhile. Say which, rather than fail on the index.
+        writing = creates + updates
+        clashes = sorted(
+            f"{kind} '{name}'"
+            for kind, name in Component.objects.for_org(access.org)
+            .filter(agent=target, kind__in={c.kind for c in writing}, name__in={c.name for c in writing})
+            .exclude(uid__in=[c.uid for c in writing])
+            .values_list("kind", "name")
+            if (kind, name) in {(c.kind, c.name) for c in writing}
+        )
+        if clashes:
+            raise Conflict(
+                f"{target.stage.name} already has another {', '.join(clashes)}; rename one of them first."
+            )
         try:
             Component.objects.bulk_create(creates)
             Component.objects.for_org(access.org).bulk_update(updates, ["name", "spec", "content_hash"])
-        except IntegrityError as exc:  # a tool's name taken meanwhile in the first stage
-            raise Conflict(f"The first stage's agent changed in a way that clashes: {exc}") from exc
+        except IntegrityError as exc:  # a race with an edit made after the check above
+            raise Conflict("The first stage's agent changed meanwhile; review the back-port again.") from exc
         version = version_write(
             actor=access.user,
             agent=target,

@@ -231,3 +231,17 @@ def test_backport_keeps_a_newer_development_change_unless_overwritten(world):
     )
     assert overwritten.status_code == 200, overwritten.content
     assert dev_text() == ["Hotfixed answer."]
+
+
+def test_a_hotfix_whose_name_is_taken_in_development_is_a_clear_409(world):
+    dev, testing = make_testing_agent(world.acme, world.access("developer"))
+    tester_access = world.access("tester")
+    created = add_component(testing, "skill", "returns", skill(["return"]), access=tester_access)
+    bid = str(backport_propose(access=tester_access, agent=testing, include=[str(created.uid)]).pk)
+    add_component(dev, "skill", "returns", skill(["returns please"]), access=world.access("developer"))
+    response = world.client("developer").post(
+        f"/api/v1/orgs/acme/backports/{bid}/apply/", {"confirm": "accept"}, format="json"
+    )
+    body = assert_envelope(response, 409, "conflict")
+    assert "already has another skill 'returns'" in body["error"]["message"]
+    assert Backport.objects.for_org(world.acme).get(pk=bid).status == "open"
