@@ -250,6 +250,11 @@ def operation_cancel(*, actor, operation: Operation) -> Operation:
     """
     from ..audit import audit_record
 
+    current = Operation.objects.for_org(operation.org_id).filter(pk=operation.pk).first()
+    if current is not None and current.status == OperationStatus.RUNNING and not _ends_at_once(current):
+        # Tell the handler before taking the row's lock: on SQLite the running work's own
+        # transaction holds the database's write lock until the handler stops.
+        cache.set(_cancel_key(operation.pk), True, timeout=24 * 3600)
     with transaction.atomic():
         locked = Operation.objects.for_org(operation.org_id).select_for_update().get(pk=operation.pk)
         if locked.is_finished:
