@@ -141,7 +141,8 @@ class Stage(TenantModel):
         ]
 
     def __str__(self) -> str:
-        return self.slug
+        # What people read (the audit log's target, the admin): the name, not the slug.
+        return self.name
 
 
 class StageRole(TenantModel):
