@@ -8,7 +8,7 @@ from django.db import connection
 
 from lifecycle.audit import AuditEvent
 from lifecycle.audit_export import OperationArtifact, audit_export_start
-from lifecycle.operations import Operation, operation_live_progress, operation_start
+from lifecycle.operations import Operation, operation_cancel, operation_live_progress, operation_start
 from tests.factories import make_org, owner_access
 from tests.processes import wait_for
 from tests.services.handlers import SLOW  # registers the handler in this process too
@@ -129,3 +129,25 @@ def test_a_killed_workers_task_is_taken_over_once_its_lease_lapses(worker_factor
     ).created_at
     assert second_start >= lease_end, "taken over while the dead worker's lease was still live"
     assert OperationArtifact.objects.for_org(org).filter(operation=op).count() == 1
+
+
+def test_cancelling_work_running_on_a_worker_stops_it_and_rolls_it_back(worker_factory):
+    org = make_org()
+    access = owner_access(org)
+    worker_factory()
+    operation = _slow_operation(org, access, seconds=30)
+    wait_for(lambda: _runs(org, operation) == 1, 60, 0.05, "the slow operation to start")
+    requested = operation_cancel(actor=access.user, operation=op_state(org, operation.pk))
+    assert requested.status == "running" and requested.cancel_requested_at is not None
+    wait_for(
+        lambda: op_state(org, operation.pk).is_finished, 20, 0.1, "the handler to see the cancel request"
+    )
+    op = op_state(org, operation.pk)
+    assert op.status == "cancelled"
+    assert not OperationArtifact.objects.for_org(org).filter(operation=op).exists()
+    assert list(
+        AuditEvent.objects.for_org(org)
+        .filter(action__startswith="operation.")
+        .order_by("created_at")
+        .values_list("action", flat=True)
+    ) == ["operation.cancel_requested", "operation.cancelled"]
