@@ -216,7 +216,7 @@ class ComponentViewSet(AgentChildMixin, OrgScopedViewSet):
 
     @extend_schema(request=None, responses={204: None})
     def destroy(self, request, org, agent_id, uid):
-        component_delete(access=self.access, component=self.get_object())
+        component_delete(access=self.access, component=self.get_object(), guard=self.if_match_guard())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -214,13 +214,21 @@ def _changed_fields(component: Component, name: str, spec: dict) -> set[str]:
     return changed
 
 
-def component_delete(*, access: Access, component: Component) -> None:
+def component_delete(
+    *, access: Access, component: Component, guard: Callable[[Component], None] | None = None
+) -> None:
+    """Delete a component; `guard` (If-Match) runs on the locked row, as in component_update."""
     agent = component.agent
     require_change(access, agent)
     if component.kind == SETTINGS:
         raise Conflict("The settings component cannot be deleted.")
     with transaction.atomic():
-        delete_components(agent, [component])
+        locked = Component.objects.for_org(agent.org_id).select_for_update().filter(pk=component.pk).first()
+        if locked is None:
+            return  # deleted meanwhile: the outcome asked for
+        if guard is not None:
+            guard(locked)
+        delete_components(agent, [locked])
         _touch(agent)
         audit_record(
             org=access.org,

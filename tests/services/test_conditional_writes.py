@@ -105,3 +105,43 @@ def test_two_patches_with_one_if_match_at_once_one_200_one_412(asgi_server, seco
     loser = next(r for r in results.values() if r.status_code == 412)
     assert loser.json()["error"]["code"] == "precondition_failed"
     assert stored() == winner
+
+
+def test_a_patch_and_a_delete_with_one_if_match_at_once_only_one_applies(asgi_server, second_server):
+    world = make_world()
+    agent = make_agent(world.acme, "Race")
+    component = add_component(agent, "skill", "greet", skill())
+    url = f"/api/v1/orgs/acme/agents/{agent.pk}/components/{component.uid}/"
+    with httpx.Client(base_url=asgi_server, timeout=30) as http:
+        issued = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": PASSWORD})
+        headers = {"Authorization": f"Token {issued.json()['token']}"}
+        etag = http.get(url, headers=headers).headers["ETag"]
+    with httpx.Client(base_url=second_server, timeout=60) as http:
+        assert http.get(url, headers=headers).headers["ETag"] == etag
+    results: dict = {}
+
+    def send(base, method):
+        with httpx.Client(base_url=base, timeout=30) as http:
+            kwargs = {"json": {"spec": skill(["hello"], ["Edited."])}} if method == "PATCH" else {}
+            results[method] = http.request(method, url, headers={**headers, "If-Match": etag}, **kwargs)
+
+    threads = [
+        threading.Thread(target=send, args=(asgi_server, "PATCH")),
+        threading.Thread(target=send, args=(second_server, "DELETE")),
+    ]
+    with transaction.atomic():
+        Component.objects.for_org(world.acme).select_for_update().get(pk=component.pk)
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while _waiting_on_locks() < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        waiting = _waiting_on_locks()
+    for thread in threads:
+        thread.join(30)
+    answers = {method: (r.status_code, r.text[:300]) for method, r in results.items()}
+    assert waiting == 2, answers
+    # Whichever came second is refused: 412 (changed), or 404 for a PATCH of what is gone.
+    assert (answers["PATCH"][0], answers["DELETE"][0]) in ((200, 412), (412, 204), (404, 204)), answers
+    exists = Component.objects.for_org(world.acme).filter(pk=component.pk).exists()
+    assert exists == (results["PATCH"].status_code == 200)
