@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
@@ -36,30 +38,36 @@ class OrderedCursorPagination(CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound as exc:
             raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from exc
-        if cursor is not None and cursor.position is not None and not self._position_ok(cursor.position):
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        if cursor is not None and cursor.position is not None:
+            position = self._checked_position(cursor.position)
+            if position is None:
+                raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+            cursor = cursor._replace(position=position)
         return cursor
 
-    def _position_ok(self, position: str) -> bool:
-        """Whether a cursor's position can be compared with the ordering field in the database.
+    def _checked_position(self, position: str) -> str | None:
+        """A cursor's position as the database can compare it with the ordering field, or None.
 
         A cursor is client input: DRF filters on its position as is, so "1.5" against an
-        integer, a NUL, a number past the column's range or a datetime that overflows on
-        conversion to UTC were all 500s.
+        integer, a NUL, a number past the column's range, or a datetime that overflows
+        (or whose offset PostgreSQL refuses) on conversion to UTC were all 500s.
         """
         if find_unstorable(position) is not None:
-            return False
+            return None
         try:
             field = self._model._meta.get_field(self.ordering[0].lstrip("-"))
         except FieldDoesNotExist:
-            return True
+            return position
         try:
             value = field.to_python(position)
             field.run_validators(value)  # integer fields carry the database's range
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                value = value.astimezone(UTC)  # OverflowError past year 9999
+                position = value.isoformat()
             field.get_db_prep_value(value, connection)
         except (DjangoValidationError, ValueError, TypeError, OverflowError):
-            return False
-        return True
+            return None
+        return position
 
     def get_paginated_response(self, data):
         return Response({"results": data, "next": self.get_next_link()})
