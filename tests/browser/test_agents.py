@@ -47,7 +47,7 @@ def test_create_agent_add_skill_and_knowledge_save_version(page):
     expect(row).to_contain_text("developer@acme.test")
 
     page.get_by_label("From").select_option("1")
-    page.get_by_label("to").select_option("2")
+    page.get_by_label("to", exact=True).select_option("2")
     page.get_by_role("button", name="Compare").click()
     expect(page.get_by_text("2 created")).to_be_visible()
 
