@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 from rest_framework.test import APIClient
@@ -75,7 +76,8 @@ def _echo_live(world, url):
 
 
 @pytest.mark.django_db(transaction=True)  # the stream records from another thread
-def test_an_anonymous_gateway_user_never_sees_a_secret_a_tool_echoed(world):
+def test_an_anonymous_gateway_user_never_sees_a_secret_a_tool_echoed(world, caplog):
+    caplog.set_level(logging.DEBUG)
     with Recorder(echo_headers) as server:
         agent, client = _echo_live(world, server.url)
         lineage = agent.lineage.slug
@@ -105,6 +107,7 @@ def test_an_anonymous_gateway_user_never_sees_a_secret_a_tool_echoed(world):
     assert SECRET not in json.dumps(turns)
     detail = world.client("owner").get(f"/api/v1/orgs/acme/agents/{agent.pk}/conversations/{cid}/")
     assert detail.status_code == 200 and SECRET not in detail.content.decode()
+    assert caplog.records and SECRET not in caplog.text  # nor in the logs
 
 
 def test_a_webhook_answering_nul_and_lone_surrogates_is_stored_not_a_500(world):
