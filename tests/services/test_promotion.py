@@ -64,7 +64,7 @@ def test_twenty_simultaneous_promotions_make_one_clone(asgi_server, worker_facto
             barrier.wait()
             response = http.post(
                 f"/api/v1/orgs/acme/agents/{agent.pk}/promote/",
-                json={"confirm": "accept", "acknowledge_editors": True},
+                json={"confirm": "accept", "changelog": "Race", "acknowledge_editors": True},
                 headers={"Authorization": f"Token {token}"},
             )
             with lock:
