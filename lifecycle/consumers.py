@@ -95,6 +95,10 @@ class OrgScopedConsumer(AsyncWebsocketConsumer):
             await super().dispatch(message)
 
     async def receive(self, text_data=None, bytes_data=None):
+        # A client may send before it reads our close: frames of a refused connection
+        # never reach the subclass (it was never set up for them).
+        if self.obj is None:
+            return
         await self.on_frame(text_data, bytes_data)
 
     async def disconnect(self, code):

@@ -94,3 +94,22 @@ async def test_the_console_refuses_a_session_from_another_port(settings):
     assert await close_code(b"https://localhost:9999") == 4401
     assert await close_code(b"http://localhost.evil.com:8000") == 4401
     assert await close_code(b"http://localhost:8000") == "open"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_frames_sent_before_the_refusal_is_read_are_ignored(caplog):
+    world = await asyncio.to_thread(make_world)
+    agent = await asyncio.to_thread(make_agent, world.acme, "Refused bot")
+    communicator = WebsocketCommunicator(
+        application,
+        f"/ws/orgs/acme/agents/{agent.pk}/conversation/",
+        headers=[(b"origin", b"http://evil.test")],
+    )
+    await communicator.send_input({"type": "websocket.connect"})
+    assert (await communicator.receive_output(timeout=5))["type"] == "websocket.accept"
+    await communicator.send_json_to({"type": "user_message", "text": "hello"})  # before reading the close
+    assert (await communicator.receive_output(timeout=5))["code"] == 4401
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+    await communicator.wait(5)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], caplog.text
