@@ -130,7 +130,7 @@ def test_every_destructive_action_asks_and_cancel_changes_nothing(page, stack):
 
     def restore_v1():
         # A restore asks for a changelog; the page reload after Cancel empties the field.
-        page.get_by_label("Changelog for restoring v1").fill("Back to the first version")
+        page.get_by_label("Why restore v1?").fill("Back to the first version")
         restore.click()
 
     cancel_then_confirm(
