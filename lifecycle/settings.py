@@ -387,8 +387,8 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
         "celery": {"level": "INFO"},
-        "uvicorn": {"handlers": ["uvicorn"], "level": env("LOG_LEVEL", "INFO"), "propagate": False},
-        "uvicorn.error": {"level": env("LOG_LEVEL", "INFO")},
-        "uvicorn.access": {"handlers": ["uvicorn_access"], "level": "INFO", "propagate": False},
+        # No levels: uvicorn's own (its --log-level) stay as they are.
+        "uvicorn": {"handlers": ["uvicorn"], "propagate": False},
+        "uvicorn.access": {"handlers": ["uvicorn_access"], "propagate": False},
     },
 }
