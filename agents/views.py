@@ -190,8 +190,8 @@ class AgentMixin(OrgObjectPage):
             "can_unarchive": self.access.can("delete", agent) and agent.archived,
             "editors": [p for p in presence_active(agent) if p.user_id != self.request.user.pk],
             "actions": agent_actions(self.access, agent) if not agent.archived else [],
-            "extra_tabs": agent_tabs(self.access, agent),
             "page_title": f"{agent.name} · {TAB_TITLES.get(tab, tab)} · {agent.stage.name}",
+            "extra_tabs": agent_tabs(self.access, agent),
         }
 
 

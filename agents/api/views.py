@@ -148,9 +148,9 @@ class AgentViewSet(OrgScopedViewSet):
             agent=agent,
             number=data.validated_data["version"],
             changelog=data.validated_data["changelog"],
+            override_freeze=data.validated_data["override_freeze"],
         )
         return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
-            override_freeze=data.validated_data["override_freeze"],
 
     @extend_schema(request=s.ExportSerializer, responses={201: s.AgentSerializer})
     @action(detail=False, methods=["post"], url_path="import")
