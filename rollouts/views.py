@@ -353,6 +353,7 @@ class ReleasesPage(AgentMixin, OrgPage):
         posted = {
             "version": request.POST.get("version", ""),
             "changelog": request.POST.get("changelog", "")[:10000],
+            "override_freeze": ConfirmedActionMixin.confirmation(request)["override_freeze"],
         }
         try:
             if not posted["version"].isdigit():
@@ -362,6 +363,7 @@ class ReleasesPage(AgentMixin, OrgPage):
                 agent=self.agent,
                 version=int(posted["version"]),
                 changelog=posted["changelog"],
+                override_freeze=posted["override_freeze"],
             )
         except DomainError as exc:
             # Shown next to the form with what was typed, so a refusal loses nothing.

@@ -403,3 +403,24 @@ def test_a_release_is_frozen_inside_a_window_and_refused_for_an_archived_agent(w
     agent_archive(access=owner_access(world.acme), agent=fresh(prod))
     archived = world.client("owner").post(url, {"version": 1, "changelog": "Again"}, format="json")
     assert_envelope(archived, 409, "conflict")
+
+
+def test_make_live_in_a_frozen_stage_says_so_and_only_an_override_with_a_reason_goes_ahead(world):
+    from rollouts.tests.test_decision import open_now, set_policy
+    from tests.factories import signed_in
+
+    _, prod = in_production(world.acme)
+    set_policy(world, "production", {"freeze_windows": [open_now("Black Friday")]})
+    owner = signed_in(world.users["owner"])
+    url = f"/orgs/acme/agents/{prod.pk}/releases/"
+    page = owner.get(url).content.decode()
+    assert (
+        "Production is frozen until" in page and "Black Friday" in page and 'name="override_reason"' in page
+    )
+    refused = owner.post(url, {"version": "1", "changelog": "Launch day"})
+    assert refused.status_code == 423 and fresh(prod).live_version is None
+    assert "Launch day" in refused.content.decode()  # what was typed is kept
+    made = owner.post(url, {"version": "1", "changelog": "Launch day", "override_reason": "Outage fix"})
+    assert made.status_code == 302 and fresh(prod).live_version == 1
+    override = AuditEvent.objects.for_org(world.acme).filter(action="stage.freeze_overridden").get()
+    assert override.changes["reason"] == "Outage fix"
