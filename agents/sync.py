@@ -7,7 +7,9 @@ the target, and the target's `synced_hash` (the source's hash when last synced):
 - updated:  the source changed, the target did not;
 - deleted:  the source deleted a synced component the target did not change;
 - conflict: the target changed in its own stage (a hotfix) and differs from the
-            source; `source_changed` says whether the source moved too;
+            source; `source_changed` says whether the source moved too. A new source
+            component whose kind and name the target already uses for a component of
+            its own is a conflict against that component (`target.uid` differs);
 - in sync:  source and target agree (a pull only refreshes synced_hash).
 
 Components that exist only in the target are kept and never listed. Kinds whose policy
@@ -131,11 +133,23 @@ def compare(source: dict, target: dict, tombstones: set) -> tuple[list[Change], 
     """(changes, uids only needing their synced_hash refreshed)."""
     changes: list[Change] = []
     refresh: list[str] = []
+    # A name one kind may hold once per agent: a new source component whose name the
+    # target already uses for a component it keeps (its own, or a hotfix) cannot simply be
+    # created. It is a conflict against that component, kept unless named in `overwrite`.
+    kept_names = {
+        (t.kind, t.name): t
+        for t in target.values()
+        if t.uid not in source or not t.synced_hash or t.content_hash != t.synced_hash
+    }
     for uid, s in source.items():
         t = target.get(uid)
         if t is None:
             if uid not in tombstones:
-                changes.append(Change(uid, s.kind, s.name, CREATED, True, s, None))
+                clash = kept_names.get((s.kind, s.name))
+                if clash is not None:
+                    changes.append(Change(uid, s.kind, s.name, CONFLICT, True, s, clash))
+                else:
+                    changes.append(Change(uid, s.kind, s.name, CREATED, True, s, None))
             continue
         if t.content_hash == s.content_hash:
             if t.synced_hash != s.content_hash:

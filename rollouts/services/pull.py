@@ -86,10 +86,13 @@ def pull_preview(*, access: Access, agent: Agent, lines: bool = False) -> dict:
     for change in changes:
         by_kind.setdefault(change.kind, dict.fromkeys(CHANGES, 0))[change.change] += 1
     counts = Counter(change.change for change in changes)
-    contents = _contents(agent.org_id, source, agent, [c.uid for c in changes])
+    contents = _contents(
+        agent.org_id, source, agent, [c.uid for c in changes] + [c.target.uid for c in changes if c.target]
+    )
     items = []
     for c in changes:
-        before, after = contents.get((agent.pk, c.uid)), contents.get((source.pk, c.uid))
+        mine = c.target.uid if c.target else c.uid  # a name clash's target is another component
+        before, after = contents.get((agent.pk, mine)), contents.get((source.pk, c.uid))
         item = {
             "uid": c.uid,
             "kind": c.kind,
@@ -105,6 +108,8 @@ def pull_preview(*, access: Access, agent: Agent, lines: bool = False) -> dict:
             "before": masked(c.kind, before[1]) if before else None,
             "after": masked(c.kind, after[1]) if after else None,
         }
+        if mine != c.uid:
+            item["replaces"] = mine  # this agent's own component of the same name
         if lines:
             item["lines"] = side_by_side(c.kind, before, after)
         items.append(item)
@@ -229,8 +234,21 @@ def pull_run(operation: Operation) -> dict:
                 kept.append(change)
             else:
                 by_change[change.change].append(change)
-        created = [c.uid for c in by_change[CREATED]]
-        updated = [c.uid for c in by_change[UPDATED]] + [c.uid for c in by_change[CONFLICT] if c.source]
+        # A name clash named in `overwrite`: the target's own component of that name gives
+        # way to the source's, removed first so the name is free.
+        replaced = [c for c in by_change[CONFLICT] if c.source and c.target and c.target.uid != c.uid]
+        if replaced:
+            delete_components(
+                target,
+                Component.objects.for_org(org_id).filter(
+                    agent=target, uid__in=[c.target.uid for c in replaced]
+                ),
+            )
+        clashes = {c.uid for c in replaced}
+        created = [c.uid for c in by_change[CREATED]] + sorted(clashes)
+        updated = [c.uid for c in by_change[UPDATED]] + [
+            c.uid for c in by_change[CONFLICT] if c.source and c.uid not in clashes
+        ]
         deleted = [c.uid for c in by_change[DELETED]] + [c.uid for c in by_change[CONFLICT] if not c.source]
         copy_components(source, target, uids=created)
         operation_progress(operation, 40)

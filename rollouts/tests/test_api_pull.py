@@ -229,3 +229,41 @@ def test_pull_needs_a_manager_and_a_previous_stage(world):
     )
     Agent.objects.for_org(world.acme).filter(pk=dev.pk).update(archived_at=dev.created_at)
     assert_envelope(world.client("tester").get(url(testing)), 409, "conflict")
+
+
+def test_a_new_component_named_like_one_the_target_keeps_is_a_conflict_kept_unless_overwritten(
+    world, on_commit
+):
+    """Names are unique per kind in an agent: Testing's own "escalate" and Development's new
+    "escalate" cannot both be there. The pull shows the clash with both contents, keeps
+    Testing's, and replaces it only when named in `overwrite` (it failed with a 500-like
+    'internal' operation error before)."""
+    dev, testing = scenario(world)
+    dev_access, tester_access = world.access("developer"), world.access("tester")
+    add_component(testing, "skill", "escalate", skill(["ask a person"]), access=tester_access)
+    add_component(dev, "skill", "escalate", skill(["talk to a human"]), access=dev_access)
+    add_component(dev, "knowledge", "shipping", knowledge("Shipping", "3-5 days"), access=dev_access)
+    tester = world.client("tester")
+    preview = tester.get(url(testing)).json()
+    clash = next(i for i in preview["items"] if i["name"] == "escalate")
+    assert clash["change"] == "conflict" and clash["replaces"] == str(c(testing, "escalate").uid)
+    assert clash["before"]["utterances"] == ["ask a person"]
+    assert clash["after"]["utterances"] == ["talk to a human"]
+    from tests.factories import signed_in
+
+    page = signed_in(world.users["tester"]).get(f"/orgs/acme/agents/{testing.pk}/pull/").content.decode()
+    assert "Replace Testing's own “escalate” with Development's" in page
+
+    kept = on_commit(
+        tester.post, url(testing), {"confirm": "accept", "changelog": "Keep ours"}, format="json"
+    )
+    operation = Operation.objects.for_org(world.acme).get(pk=kept.json()["operation"]["id"])
+    assert operation.status == "succeeded", operation.error
+    assert c(testing, "escalate").spec["utterances"] == ["ask a person"]
+    assert c(testing, "shipping")  # the rest of the pull went in
+
+    body = {"confirm": "accept", "changelog": "Take theirs", "overwrite": [clash["uid"]]}
+    on_commit(tester.post, url(testing), body, format="json")
+    replaced = c(testing, "escalate")
+    assert str(replaced.uid) == clash["uid"] and replaced.content_hash == c(dev, "escalate").content_hash
+    assert not [i for i in tester.get(url(testing)).json()["items"] if i["name"] == "escalate"]
