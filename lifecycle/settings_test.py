@@ -5,10 +5,16 @@ memory cache. Services tier: DATABASE_URL and REDIS_URL point at real servers, a
 tests start a real worker and a real ASGI server with these same settings.
 """
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("LIFECYCLE_VAR_DIR", tempfile.mkdtemp(prefix="lifecycle-test-"))
+if "LIFECYCLE_VAR_DIR" not in os.environ:
+    # Made only by the process that needs one (its workers and servers inherit it), and
+    # removed when that process ends: a run used to leave a folder per test process in /tmp.
+    os.environ["LIFECYCLE_VAR_DIR"] = _var = tempfile.mkdtemp(prefix="lifecycle-test-")
+    atexit.register(shutil.rmtree, _var, ignore_errors=True)
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("LIFECYCLE_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
 
