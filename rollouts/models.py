@@ -162,3 +162,172 @@ class Release(TenantModel):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_RELEASE_STATUSES
+
+
+# --- evaluation: suites, runs, red team, soak (issue 9) --------------------------------
+class EvaluationStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class TestSuite(TenantModel):
+    """Regression cases of one lineage: they follow the agent through the stages."""
+
+    __test__ = False  # not a pytest class
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    lineage = models.ForeignKey("agents.Lineage", on_delete=models.PROTECT, related_name="suites")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True, max_length=5000)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lineage", "name"],
+                condition=models.Q(archived_at__isnull=True),
+                name="suite_name_unique_per_lineage",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TestCase(TenantModel):
+    """User turns with expectations: {"turns": [{"user": "…", "expect": [{"type", …}]}]}."""
+
+    __test__ = False
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    suite = models.ForeignKey(TestSuite, on_delete=models.PROTECT, related_name="cases")
+    name = models.CharField(max_length=200)
+    variables = models.JSONField(default=dict, blank=True)
+    turns = models.JSONField(default=list)
+    position = models.PositiveIntegerField(default=0)
+    # The conversation a case was made from (one click from console, test result or live).
+    source_conversation = models.ForeignKey(
+        "agents.Conversation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "created_at", "id"]
+        constraints = [models.UniqueConstraint(fields=["suite", "name"], name="case_name_unique_per_suite")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EvaluationRun(TenantModel):
+    """What the three kinds of run share: the agent and version run, status, timing."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="+")
+    # The agent's stage when it ran: runs are evidence about a stage's agent.
+    stage = models.ForeignKey("accounts.Stage", on_delete=models.PROTECT, related_name="+")
+    # The saved version run; None for the working copy ("draft").
+    version = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED
+    )
+    operation = models.ForeignKey(
+        "lifecycle.Operation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at"]
+
+
+class TestRun(EvaluationRun):
+    """A suite run against one version: per-case results, accuracy, scores. Immutable once finished."""
+
+    __test__ = False
+
+    suite = models.ForeignKey(TestSuite, on_delete=models.PROTECT, related_name="runs")
+    accuracy = models.FloatField(null=True, blank=True)
+    passed = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # [{"case","name","passed","reasons":[{"turn","type","expected","got"}],"conversation",
+    #   "latency_ms","scores":{...}}]
+    cases = models.JSONField(default=list, blank=True)
+    # Aggregates: {"relevance","groundedness","intent_resolution","tool_call_accuracy",
+    #   "latency_ms":{"p50","p95"}, "judge": {...}}
+    scores = models.JSONField(default=dict, blank=True)
+    # Defect rate per safety category: {"violence": 0.0, ...}
+    safety = models.JSONField(default=dict, blank=True)
+
+    class Meta(EvaluationRun.Meta):
+        indexes = [
+            models.Index(fields=["org", "suite", "agent", "-created_at"], name="testrun_suite_agent_time")
+        ]
+
+
+class RedTeamRun(EvaluationRun):
+    """Attacks per risk category x strategy, and which of them leaked a canary."""
+
+    categories = models.JSONField(default=list)
+    strategies = models.JSONField(default=list)
+    attacks = models.PositiveIntegerField(default=0)
+    successes = models.PositiveIntegerField(default=0)
+    attack_success_rate = models.FloatField(null=True, blank=True)
+    # [{"category","strategy","attacks","successes","asr"}]
+    table = models.JSONField(default=list, blank=True)
+    # [{"category","strategy","prompt","response","evidence"}], secrets masked
+    findings = models.JSONField(default=list, blank=True)
+
+    class Meta(EvaluationRun.Meta):
+        indexes = [models.Index(fields=["org", "agent", "-created_at"], name="redteam_agent_time")]
+
+
+class SoakTest(EvaluationRun):
+    """N executions or a duration against an agent: latency percentiles, errors, drift."""
+
+    # {"executions","duration","concurrency","suite"}
+    params = models.JSONField(default=dict, blank=True)
+    executions = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    error_rate = models.FloatField(null=True, blank=True)
+    latency_ms = models.JSONField(default=dict, blank=True)  # {"p50","p95","p99"}
+    throughput_per_s = models.FloatField(null=True, blank=True)
+    drift = models.JSONField(default=dict, blank=True)  # {"p95_first_tenth_ms","p95_last_tenth_ms"}
+
+    class Meta(EvaluationRun.Meta):
+        indexes = [models.Index(fields=["org", "agent", "-created_at"], name="soak_agent_time")]
+
+
+class JudgeSettings(TenantModel):
+    """An org's optional LLM judge: an OpenAI-compatible endpoint, model and key (encrypted)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    base_url = models.URLField(max_length=500)
+    model = models.CharField(max_length=200)
+    # Fernet ciphertext (lifecycle.crypto); write-only over the API.
+    key_encrypted = models.TextField(blank=True)
+    enabled = models.BooleanField(default=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org"], name="judge_one_per_org")]
+
+    def __str__(self) -> str:
+        return f"judge {self.model}"
