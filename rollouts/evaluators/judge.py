@@ -1,0 +1,104 @@
+"""The org's LLM judge: an OpenAI-compatible chat-completions endpoint that scores an answer.
+
+Judge scores sit beside the deterministic ones, never replace them: a model's view is
+useful on paraphrase, where lexical scorers are blind, but it is neither free nor
+reproducible. Any failure (refused address, timeout, HTTP error, an answer that is not
+the JSON asked for, a score outside 0..1) gives None, logged without the key: a run is
+never failed by its judge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import httpx
+
+from lifecycle import crypto
+from lifecycle.outbound import OutboundRefused, check_url
+
+logger = logging.getLogger(__name__)
+
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+# Bounds on what is sent: the judge reads a case, not a knowledge base.
+MAX_CHARS = 6000
+
+SYSTEM_PROMPT = (
+    "You grade a support agent's answer. Reply with only a JSON object "
+    '{"relevance": <0..1>, "groundedness": <0..1>}. relevance: how well the answer '
+    "addresses the question. groundedness: how much of the answer the context supports "
+    "(0 if it states things the context does not say; 1 if no context is given and the "
+    "answer makes no factual claims)."
+)
+_OBJECT = re.compile(r"\{.*?\}", re.DOTALL)
+
+
+def chat_url(base_url: str) -> str:
+    return f"{base_url.rstrip('/')}/chat/completions"
+
+
+def _parse(content: str) -> dict | None:
+    """The two scores from the judge's reply, tolerating prose or a code fence around the JSON."""
+    for candidate in [content, *_OBJECT.findall(content or "")]:
+        try:
+            data = json.loads(candidate)
+        except (TypeError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        scores = {}
+        for name in ("relevance", "groundedness"):
+            value = data.get(name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                break
+            scores[name] = round(float(value), 4)
+        else:
+            return scores
+    return None
+
+
+def judge_score(settings, question: str, answer: str, context: str = "", *, timeout=TIMEOUT) -> dict | None:
+    """{"relevance","groundedness","model"} from the org's judge, or None (no judge, disabled, failed).
+
+    `settings` is the org's JudgeSettings (or None); `context` the text of the knowledge
+    the answer cites ("" for none)."""
+    if settings is None or not settings.enabled or not settings.base_url or not settings.model:
+        return None
+    url = chat_url(settings.base_url)
+    user = (
+        f"Question:\n{(question or '')[:MAX_CHARS]}\n\nAnswer:\n{(answer or '')[:MAX_CHARS]}\n\n"
+        f"Context:\n{(context or '(none)')[:MAX_CHARS]}"
+    )
+    body = {
+        "model": settings.model,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}],
+        "temperature": 0,
+        "stream": False,
+    }
+    try:
+        check_url(url)
+        key = crypto.decrypt(settings.key_encrypted) if settings.key_encrypted else ""
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        with httpx.Client(timeout=timeout) as client:
+            response = client.post(url, json=body, headers=headers)
+        response.raise_for_status()
+        content = response.json()["choices"][0]["message"]["content"]
+    except OutboundRefused as exc:
+        logger.warning("LLM judge refused for org %s: %s", settings.org_id, exc)
+        return None
+    except crypto.InvalidToken:
+        logger.warning("LLM judge key of org %s cannot be decrypted", settings.org_id)
+        return None
+    except httpx.HTTPStatusError as exc:
+        # Status only: an error body may quote the request, key included.
+        logger.warning("LLM judge of org %s answered HTTP %s", settings.org_id, exc.response.status_code)
+        return None
+    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
+        logger.warning("LLM judge of org %s failed: %s", settings.org_id, type(exc).__name__)
+        return None
+    scores = _parse(content if isinstance(content, str) else "")
+    if scores is None:
+        logger.warning("LLM judge of org %s gave no usable scores", settings.org_id)
+        return None
+    return {**scores, "model": settings.model}
