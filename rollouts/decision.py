@@ -169,9 +169,9 @@ def gate_checks(gate: dict, agent: Agent, now: datetime | None = None) -> tuple[
         days = round((now - agent.created_at).total_seconds() / 86400, 2)
         volume.append(_check("min_days", days, gate["min_days"], days >= gate["min_days"]))
     checks += volume
-    if gate.get("required_suites"):
-        checks.append(_check("required_suites", NO_DATA, gate["required_suites"], False))
-    for name in ("min_accuracy", "max_attack_success_rate", "max_error_rate"):
+    if gate.get("required_suites") or gate.get("min_accuracy") is not None:
+        checks += _accuracy_checks(gate, agent)
+    for name in ("max_attack_success_rate", "max_error_rate"):
         if gate.get(name) is not None:
             checks.append(_check(name, NO_DATA, gate[name], False))
     if gate.get("require_soak"):
@@ -183,6 +183,44 @@ def gate_checks(gate: dict, agent: Agent, now: datetime | None = None) -> tuple[
         volume_passed = True
     others = [check for check in checks if check not in volume]
     return checks, volume_passed and all(check["passed"] for check in others)
+
+
+def suite_accuracies(agent: Agent, suites=None) -> dict[str, float | None]:
+    """{suite id: accuracy} of each suite's latest finished run on the agent's latest
+    saved version (a run of the working copy, or of an older version, is no evidence
+    for what moves on). `suites` None: every suite that has such a run."""
+    from .models import EvaluationStatus, TestRun
+
+    runs = (
+        TestRun.objects.for_org(agent.org_id)
+        .filter(agent=agent, version=agent.version, status=EvaluationStatus.SUCCEEDED)
+        .order_by("suite_id", "-finished_at")
+        .values_list("suite_id", "accuracy")
+    )
+    if suites is not None:
+        runs = runs.filter(suite_id__in=suites)
+    latest: dict[str, float | None] = {}
+    for suite, accuracy in runs:
+        latest.setdefault(str(suite), accuracy)
+    return latest
+
+
+def _accuracy_checks(gate: dict, agent: Agent) -> list[dict]:
+    """required_suites (each has a finished run) and min_accuracy (the lowest of them)."""
+    required = [str(s) for s in gate.get("required_suites") or []]
+    accuracies = suite_accuracies(agent, required or None) if agent.version else {}
+    checks = []
+    if required:
+        ran = [s for s in required if s in accuracies]
+        checks.append(_check("required_suites", ran or NO_DATA, required, len(ran) == len(required)))
+    if gate.get("min_accuracy") is not None:
+        values = [accuracies.get(s) for s in required] if required else list(accuracies.values())
+        if not values or any(v is None for v in values):
+            checks.append(_check("min_accuracy", NO_DATA, gate["min_accuracy"], False))
+        else:
+            lowest, wanted = min(values), gate["min_accuracy"]
+            checks.append(_check("min_accuracy", lowest, wanted, lowest >= wanted))
+    return checks
 
 
 # --- the decision -----------------------------------------------------------------------

@@ -1,13 +1,14 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import policy, releases, views
+from . import policy, releases, test_runs, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
 router = SimpleRouter()
 router.register("backports", views.BackportViewSet, basename="backports")
 router.register(rf"{AGENT}/releases", releases.ReleaseViewSet, basename="agent-releases")
+router.register(rf"{AGENT}/test-runs", test_runs.TestRunViewSet, basename="agent-test-runs")
 router.register(r"stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/keys", views.StageKeyViewSet, basename="stage-keys")
 
 urlpatterns = [

@@ -1,0 +1,217 @@
+"""Test runs: a suite's cases through the runtime, against a saved version or the working copy.
+
+`test_run_start` checks the request and records a queued run with its operation; the
+handler plays each case as a stored conversation (source `test_run`), judges every turn
+against its expectations (rollouts.expectations) and records the run's results. A run
+is tied to the version it ran and never changes once finished.
+"""
+
+from __future__ import annotations
+
+import math
+
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent, AgentVersion, ConversationSource
+from agents.runtime.compile import compile_saved, compile_working_copy
+from agents.runtime.session import Session
+from agents.services.conversations import conversation_record, conversation_start
+from lifecycle.access import Access
+from lifecycle.audit import audit_record
+from lifecycle.errors import Conflict, Forbidden, Invalid
+from lifecycle.operations import (
+    Operation,
+    OperationCancelled,
+    operation_finish,
+    operation_handler,
+    operation_progress,
+    operation_start,
+)
+
+from ..expectations import failures
+from ..gateway import run_here
+from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
+
+KIND = "agent.test_run"
+DRAFT = "draft"
+
+
+def _version(agent: Agent, version) -> int | None:
+    """The version number to run (None: the working copy), or 400."""
+    if version == DRAFT:
+        return None
+    if version is None:
+        if not agent.version:
+            raise Invalid(
+                fields={"version": ["This agent has no saved version yet: save one, or run the draft."]}
+            )
+        return agent.version
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise Invalid(fields={"version": ['A saved version number, or "draft".']})
+    if not AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=version).exists():
+        raise Invalid(fields={"version": [f"This agent has no version {version}."]})
+    return version
+
+
+def test_run_start(*, access: Access, agent: Agent, suite: TestSuite, version=None) -> Operation:
+    """Queue a run of `suite` on `agent`; editors or managers of the agent's stage only."""
+    if not access.has_stage_role(agent.stage_id, "editor"):
+        raise Forbidden(f"Running tests in {agent.stage.name} needs the editor role there.")
+    if agent.archived:
+        raise Conflict("An archived agent cannot run tests.")
+    if suite.org_id != agent.org_id or suite.lineage_id != agent.lineage_id or suite.archived_at is not None:
+        raise Invalid(fields={"suite": ["Choose a suite of this agent's lineage."]})
+    number = _version(agent, version)
+    if not TestCase.objects.for_org(agent.org_id).filter(suite=suite).exists():
+        raise Invalid(fields={"suite": ["This suite has no cases yet."]})
+    with transaction.atomic():
+        run = TestRun.objects.create(
+            org_id=agent.org_id,
+            agent=agent,
+            stage_id=agent.stage_id,
+            version=number,
+            suite=suite,
+            created_by=access.user if getattr(access.user, "is_authenticated", False) else None,
+        )
+        operation = operation_start(
+            org=access.org,
+            actor=access.user,
+            kind=KIND,
+            params={"run": str(run.pk), "agent": str(agent.pk), "suite": str(suite.pk), "version": number},
+            stage=agent.stage,
+            target=agent,
+        )
+        # The run exists from the start: clients follow it by `result.run` at once.
+        Operation.objects.for_org(agent.org_id).filter(pk=operation.pk).update(result={"run": str(run.pk)})
+        operation.result = {"run": str(run.pk)}
+        TestRun.objects.for_org(agent.org_id).filter(pk=run.pk).update(operation=operation)
+        audit_record(
+            org=access.org,
+            actor=access.user,
+            action="agent.test_run.start",
+            target=agent,
+            changes={"suite": str(suite.pk), "version": number, "run": str(run.pk)},
+        )
+    return operation
+
+
+def _turn_result(turn: dict, frames: list[dict]) -> dict:
+    """What the expectations read of one answered turn (the stored agent turn)."""
+    details = turn.get("details") or {}
+    calls = [
+        {"tool": e.get("tool_name"), "arguments": e.get("parameters") or {}}
+        for e in details.get("tools", [])
+        if e.get("type") == "tool_call"
+    ]
+    return {
+        "text": turn.get("text") or "",
+        "intent": details.get("skill"),
+        "tools": calls,
+        "sources": [s.get("uid") for s in details.get("sources", []) if isinstance(s, dict)],
+        "latency_ms": turn.get("latency_total_ms"),
+        "error": bool(turn.get("error")),
+    }
+
+
+def _play(run: TestRun, agent: Agent, case: TestCase, compiled) -> dict:
+    """One case as one stored conversation: every user turn answered and judged."""
+    conversation = conversation_start(
+        agent=agent,
+        version=run.version if run.version is not None else agent.version,
+        draft=run.version is None,
+        source=ConversationSource.TEST_RUN,
+        started_by=run.created_by,
+        variables=case.variables,
+    )
+    session = Session(conversation_id=str(conversation.pk), compiled=compiled, variables=case.variables)
+    session.first_message()
+    reasons, latency = [], 0
+    for number, turn in enumerate(case.turns):
+
+        async def answer(text=turn["user"]):
+            return [frame async for frame in session.respond(text)]
+
+        frames = run_here(answer())
+        pending = session.take_pending()
+        agent_turn = next((t for t in reversed(pending) if t.get("role") == "agent"), {})
+        result = _turn_result(agent_turn, frames)
+        latency += result["latency_ms"] or 0
+        reasons += failures(number, turn.get("expect", []), result)
+        # Turns written as they happen: the conversation reads like any console one.
+        session.pending = pending
+        conversation_record(conversation=conversation, turns=session.take_pending())
+    return {
+        "case": str(case.pk),
+        "name": case.name,
+        "passed": not reasons,
+        "reasons": reasons,
+        "conversation": str(conversation.pk),
+        "latency_ms": latency,
+    }
+
+
+@operation_handler(KIND)
+def test_run_execute(operation: Operation) -> dict:
+    org_id, params = operation.org_id, operation.params
+    run = TestRun.objects.for_org(org_id).get(pk=params["run"])
+    if run.finished_at is not None:  # a second delivery of finished work: it stands as it is
+        return {"run": str(run.pk)}
+    agent = Agent.objects.for_org(org_id).select_related("stage").get(pk=params["agent"])
+    compiled = (
+        compile_working_copy(agent) if run.version is None else compile_saved(org_id, agent.pk, run.version)
+    )
+    cases = list(TestCase.objects.for_org(org_id).filter(suite_id=run.suite_id))
+    TestRun.objects.for_org(org_id).filter(pk=run.pk).update(status=EvaluationStatus.RUNNING)
+    results = []
+    try:
+        for done, case in enumerate(cases):
+            results.append(_play(run, agent, case, compiled))
+            operation_progress(operation, round(100 * (done + 1) / (len(cases) + 1)))
+    except OperationCancelled:
+        _cancelled(org_id, run, results)
+        raise
+    passed = sum(1 for r in results if r["passed"])
+    try:
+        with transaction.atomic():
+            TestRun.objects.for_org(org_id).filter(pk=run.pk, finished_at__isnull=True).update(
+                status=EvaluationStatus.SUCCEEDED,
+                cases=results,
+                passed=passed,
+                failed=len(results) - passed,
+                accuracy=round(passed / len(results), 4) if results else None,
+                # Evaluator scores join these when rollouts.evaluators provides them.
+                scores={"latency_ms": _percentiles([r["latency_ms"] for r in results])},
+                finished_at=timezone.now(),
+            )
+            audit_record(
+                org=agent.org,
+                actor=operation.requested_by,
+                action="agent.test_run.finish",
+                target=agent,
+                changes={"run": str(run.pk), "passed": passed, "failed": len(results) - passed},
+            )
+            result = {"run": str(run.pk), "passed": passed, "failed": len(results) - passed}
+            operation_finish(operation, result=result)
+    except OperationCancelled:  # asked for just as it finished: the results are rolled back
+        _cancelled(org_id, run, results)
+        raise
+    return result
+
+
+def _cancelled(org_id, run: TestRun, results: list[dict]) -> None:
+    # Cases already played stay as conversations; the run says it was cut short.
+    TestRun.objects.for_org(org_id).filter(pk=run.pk, finished_at__isnull=True).update(
+        status=EvaluationStatus.CANCELLED, cases=results, finished_at=timezone.now()
+    )
+
+
+def _percentiles(values: list[int]) -> dict:
+    ordered = sorted(values)
+    if not ordered:
+        return {"p50": None, "p95": None}
+
+    def at(q: float) -> int:  # nearest rank
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {"p50": at(0.5), "p95": at(0.95)}
