@@ -2,7 +2,7 @@
 
 import uuid
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -25,6 +25,11 @@ class CaseResultSerializer(serializers.Serializer):
     )
     conversation = serializers.UUIDField()
     latency_ms = serializers.IntegerField(allow_null=True)
+    scores = serializers.JSONField(
+        required=False,
+        help_text='{"relevance","groundedness","intent_resolution","tool_call_accuracy"}: 0-1, or null where '
+        "a scorer does not apply.",
+    )
 
 
 class TestRunSerializer(serializers.Serializer):
@@ -46,6 +51,9 @@ class TestRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": [DRAFT]}], "nullable": True}
+)
 class VersionField(serializers.Field):
     """A saved version number, or "draft" for the working copy."""
 

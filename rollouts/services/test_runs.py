@@ -29,6 +29,7 @@ from lifecycle.operations import (
     operation_start,
 )
 
+from ..evaluators import defect_rates, score_case
 from ..expectations import failures
 from ..gateway import run_here
 from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
@@ -114,7 +115,7 @@ def _turn_result(turn: dict, frames: list[dict]) -> dict:
     }
 
 
-def _play(run: TestRun, agent: Agent, case: TestCase, compiled) -> dict:
+def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict) -> dict:
     """One case as one stored conversation: every user turn answered and judged."""
     conversation = conversation_start(
         agent=agent,
@@ -126,7 +127,7 @@ def _play(run: TestRun, agent: Agent, case: TestCase, compiled) -> dict:
     )
     session = Session(conversation_id=str(conversation.pk), compiled=compiled, variables=case.variables)
     session.first_message()
-    reasons, latency = [], 0
+    reasons, latency, played = [], 0, []
     for number, turn in enumerate(case.turns):
 
         async def answer(text=turn["user"]):
@@ -138,6 +139,18 @@ def _play(run: TestRun, agent: Agent, case: TestCase, compiled) -> dict:
         result = _turn_result(agent_turn, frames)
         latency += result["latency_ms"] or 0
         reasons += failures(number, turn.get("expect", []), result)
+        details = agent_turn.get("details") or {}
+        played.append(
+            {
+                "user": turn["user"],
+                "answer": result["text"],
+                "sources": details.get("sources", []),
+                "skill": result["intent"],
+                "tool_calls": result["tools"],
+                "fallback": bool(details.get("fallback")),
+                "error": result["error"],
+            }
+        )
         # Turns written as they happen: the conversation reads like any console one.
         session.pending = pending
         conversation_record(conversation=conversation, turns=session.take_pending())
@@ -148,6 +161,8 @@ def _play(run: TestRun, agent: Agent, case: TestCase, compiled) -> dict:
         "reasons": reasons,
         "conversation": str(conversation.pk),
         "latency_ms": latency,
+        "scores": score_case(played, case.turns, knowledge),
+        "answers": [t["answer"] for t in played],
     }
 
 
@@ -162,16 +177,19 @@ def test_run_execute(operation: Operation) -> dict:
         compile_working_copy(agent) if run.version is None else compile_saved(org_id, agent.pk, run.version)
     )
     cases = list(TestCase.objects.for_org(org_id).filter(suite_id=run.suite_id))
+    knowledge = {doc.key: doc.text for doc in compiled.knowledge.documents}
     TestRun.objects.for_org(org_id).filter(pk=run.pk).update(status=EvaluationStatus.RUNNING)
     results = []
     try:
         for done, case in enumerate(cases):
-            results.append(_play(run, agent, case, compiled))
+            results.append(_play(run, agent, case, compiled, knowledge))
             operation_progress(operation, round(100 * (done + 1) / (len(cases) + 1)))
     except OperationCancelled:
         _cancelled(org_id, run, results)
         raise
     passed = sum(1 for r in results if r["passed"])
+    # Safety is judged on every answer; the answers themselves stay in the conversations.
+    safety = defect_rates([answer for r in results for answer in r.pop("answers")])
     try:
         with transaction.atomic():
             TestRun.objects.for_org(org_id).filter(pk=run.pk, finished_at__isnull=True).update(
@@ -180,8 +198,11 @@ def test_run_execute(operation: Operation) -> dict:
                 passed=passed,
                 failed=len(results) - passed,
                 accuracy=round(passed / len(results), 4) if results else None,
-                # Evaluator scores join these when rollouts.evaluators provides them.
-                scores={"latency_ms": _percentiles([r["latency_ms"] for r in results])},
+                scores={
+                    **_mean_scores([r["scores"] for r in results]),
+                    "latency_ms": _percentiles([r["latency_ms"] for r in results]),
+                },
+                safety=safety,
                 finished_at=timezone.now(),
             )
             audit_record(
@@ -201,9 +222,20 @@ def test_run_execute(operation: Operation) -> dict:
 
 def _cancelled(org_id, run: TestRun, results: list[dict]) -> None:
     # Cases already played stay as conversations; the run says it was cut short.
+    for result in results:
+        result.pop("answers", None)
     TestRun.objects.for_org(org_id).filter(pk=run.pk, finished_at__isnull=True).update(
         status=EvaluationStatus.CANCELLED, cases=results, finished_at=timezone.now()
     )
+
+
+def _mean_scores(per_case: list[dict]) -> dict:
+    """Each scorer's mean over the cases it applies to (None where it applied to none)."""
+    means = {}
+    for name in ("relevance", "groundedness", "intent_resolution", "tool_call_accuracy"):
+        values = [s[name] for s in per_case if s.get(name) is not None]
+        means[name] = round(sum(values) / len(values), 4) if values else None
+    return means
 
 
 def _percentiles(values: list[int]) -> dict:

@@ -161,6 +161,17 @@ def test_a_run_plays_each_case_as_a_stored_conversation_and_records_accuracy(dem
     # The first message, then two user turns each answered.
     assert [t.role for t in two_turns.turns.order_by("index")] == ["agent", "user", "agent", "user", "agent"]
     assert run.scores["latency_ms"]["p95"] is not None
+    # The evaluators scored every case, and the answers' safety defect rates are stored.
+    assert set(by_name["order status"]["scores"]) == {
+        "relevance",
+        "groundedness",
+        "intent_resolution",
+        "tool_call_accuracy",
+    }
+    assert by_name["order status"]["scores"]["tool_call_accuracy"] == 1.0
+    assert by_name["order status"]["scores"]["intent_resolution"] == 1.0
+    assert 0 <= run.scores["relevance"] <= 1 and 0 < run.scores["tool_call_accuracy"] <= 1
+    assert run.safety == {"violence": 0.0, "sexual": 0.0, "self_harm": 0.0, "hate": 0.0}
 
 
 def test_a_draft_run_plays_the_working_copy_and_a_version_run_the_saved_one(demo):
