@@ -13,7 +13,7 @@ from agents.sync import compare, pullable_rows, tombstoned
 from lifecycle.access import Access
 from lifecycle.errors import NotFound
 
-from .models import Backport, Release, StageKey
+from .models import Backport, Release, StageKey, TestSuite
 
 
 def _drift_lines(org_id, pairs: list[dict]) -> None:
@@ -136,3 +136,18 @@ def releases_of(agent: Agent):
         .select_related("created_by")
         .order_by("-created_at")
     )
+
+
+def lineages_visible(access: Access):
+    """Lineage ids with an agent the caller can see (a stage role or a grant)."""
+    agents = access.visible(Agent.objects.for_org(access.org).filter(archived_at__isnull=True))
+    return agents.values("lineage_id")
+
+
+def suites_visible(access: Access, queryset=None):
+    """Live (not archived) suites of lineages the caller can see an agent of."""
+    suites = queryset if queryset is not None else TestSuite.objects.for_org(access.org)
+    suites = suites.filter(archived_at__isnull=True).select_related("lineage", "created_by")
+    if access.stage_ids_with("viewer") is not None:
+        suites = suites.filter(lineage_id__in=lineages_visible(access))
+    return suites.order_by("name", "id")
