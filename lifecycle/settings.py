@@ -305,7 +305,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {
+        # Test runs, red-team runs and soak tests share one status set: one name for it.
+        "EvaluationStatusEnum": "rollouts.models.EvaluationStatus",
+    },
 }
 
 # --- Internationalisation, static -----------------------------------------------------
