@@ -9,7 +9,7 @@ class RolloutsConfig(AppConfig):
         from agents.hooks import AGENT_ACTIONS
 
         from . import views
-        from .services import backport, promotion, pull, soak, test_runs  # noqa: F401  (register operation handlers)
+        from .services import backport, promotion, pull, redteam, soak, test_runs  # noqa: F401  (register operation handlers)
 
         if views.rollout_actions not in AGENT_ACTIONS:
             AGENT_ACTIONS.append(views.rollout_actions)

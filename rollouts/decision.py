@@ -28,6 +28,7 @@ from lifecycle.audit import audit_record
 from lifecycle.errors import Forbidden, Frozen, GateFailed, Invalid
 
 from .policy import WEEKDAYS, effective_document, window_times
+from .redteam.gate import attack_success_check
 from .soak_gate import soak_checks
 
 KINDS = ("promote", "pull", "backport", "restore", "release")
@@ -172,9 +173,8 @@ def gate_checks(gate: dict, agent: Agent, now: datetime | None = None) -> tuple[
     checks += volume
     if gate.get("required_suites") or gate.get("min_accuracy") is not None:
         checks += _accuracy_checks(gate, agent)
-    for name in ("max_attack_success_rate",):
-        if gate.get(name) is not None:
-            checks.append(_check(name, NO_DATA, gate[name], False))
+    if gate.get("max_attack_success_rate") is not None:
+        checks.append(attack_success_check(gate["max_attack_success_rate"], agent))
     if gate.get("require_soak") or gate.get("max_error_rate") is not None:
         checks += soak_checks(gate, agent)
     if volume:

@@ -1,12 +1,13 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import policy, releases, soak, test_runs, views
+from . import policy, redteam, releases, soak, test_runs, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
 router = SimpleRouter()
 router.register("backports", views.BackportViewSet, basename="backports")
+router.register(rf"{AGENT}/red-team", redteam.RedTeamViewSet, basename="agent-red-team")
 router.register(rf"{AGENT}/releases", releases.ReleaseViewSet, basename="agent-releases")
 router.register(rf"{AGENT}/soak-tests", soak.SoakTestViewSet, basename="agent-soak-tests")
 router.register(rf"{AGENT}/test-runs", test_runs.TestRunViewSet, basename="agent-test-runs")
