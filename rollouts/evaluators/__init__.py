@@ -4,7 +4,7 @@ Import from here (`from rollouts.evaluators import score_case, defect_rates, …
 modules behind it may move.
 """
 
-from .judge import judge_score
+from .judge import judge_case, judge_score
 from .safety import CATEGORIES as SAFETY_CATEGORIES
 from .safety import defect_rates, safety_scores
 from .scorers import (
@@ -21,6 +21,7 @@ __all__ = [
     "defect_rates",
     "groundedness",
     "intent_resolution",
+    "judge_case",
     "judge_score",
     "relevance",
     "safety_scores",

@@ -102,3 +102,34 @@ def judge_score(settings, question: str, answer: str, context: str = "", *, time
         logger.warning("LLM judge of org %s gave no usable scores", settings.org_id)
         return None
     return {**scores, "model": settings.model}
+
+
+def judge_case(settings, turn_results: list[dict], knowledge_by_uid: dict[str, str], *, timeout=TIMEOUT):
+    """A case's judge scores: the mean over its turns of judge_score, with the model named,
+    or None (no judge, or no turn scored).
+
+    `turn_results` and `knowledge_by_uid` are what score_case takes; each turn is sent
+    with the bodies of the knowledge it cites as context. The first failure ends the
+    case's judging: a judge that is down or slow would otherwise cost its timeout on
+    every turn of every case.
+    """
+    if settings is None or not settings.enabled:
+        return None
+    scored = []
+    for turn in turn_results:
+        cited = [str(s.get("uid")) for s in (turn.get("sources") or []) if isinstance(s, dict)]
+        context = "\n\n".join(knowledge_by_uid[uid] for uid in cited if uid in knowledge_by_uid)
+        scores = judge_score(
+            settings, turn.get("user") or "", turn.get("answer") or "", context, timeout=timeout
+        )
+        if scores is None:
+            break
+        scored.append(scores)
+    if not scored:
+        return None
+    return {
+        "relevance": round(sum(s["relevance"] for s in scored) / len(scored), 4),
+        "groundedness": round(sum(s["groundedness"] for s in scored) / len(scored), 4),
+        "model": settings.model,
+        "turns": len(scored),
+    }

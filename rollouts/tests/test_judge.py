@@ -11,7 +11,7 @@ from django.test import override_settings
 from lifecycle import crypto
 from lifecycle.audit import AuditEvent
 from rollouts.api.judge import JudgeSettingsView
-from rollouts.evaluators import judge_score
+from rollouts.evaluators import judge_case, judge_score
 from rollouts.models import JudgeSettings
 from rollouts.services.judge import judge_settings_of
 from tests.api_mixin import OrgScopedEndpointTests, assert_envelope
@@ -190,3 +190,30 @@ def test_no_judge_or_a_disabled_one_gives_no_score_without_calling(world):
 def test_a_judge_url_that_became_private_is_not_called(world):
     settings = JudgeSettings(org=world.acme, base_url="http://127.0.0.1:9/v1", model="m", enabled=True)
     assert judge_score(settings, "q", "a", "") is None
+
+
+def test_judge_case_means_the_turns_scores_and_sends_each_turns_cited_knowledge(world):
+    replies = iter(['{"relevance": 1, "groundedness": 0.5}', '{"relevance": 0.5, "groundedness": 0}'])
+    with Recorder(lambda r, req: (200, completion(next(replies)), 0)) as server:
+        settings = configure(world, server.url + "/v1")
+        scores = judge_case(
+            settings,
+            [
+                {"user": "Refund policy?", "answer": "30 days.", "sources": [{"uid": "k1"}]},
+                {"user": "Thanks", "answer": "You're welcome.", "sources": []},
+            ],
+            {"k1": "Refunds within 30 days of purchase.", "k2": "Never sent."},
+        )
+    assert scores == {"relevance": 0.75, "groundedness": 0.25, "model": "judge-mini", "turns": 2}
+    first, second = (req["body"]["messages"][-1]["content"] for req in server.requests)
+    assert "Refunds within 30 days of purchase." in first and "Never sent." not in first
+    assert "Context:\n(none)" in second
+
+
+def test_judge_case_stops_at_the_first_failure(world):
+    with Recorder(lambda r, req: (500, {"error": "down"}, 0)) as server:
+        settings = configure(world, server.url + "/v1")
+        turns = [{"user": f"q{i}", "answer": "a"} for i in range(5)]
+        assert judge_case(settings, turns, {}) is None
+    assert len(server.requests) == 1
+    assert judge_case(None, turns, {}) is None
