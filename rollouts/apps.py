@@ -33,6 +33,10 @@ class RolloutsConfig(AppConfig):
             AGENT_ACTIONS.append(views.release_actions)
         if views.release_tabs not in AGENT_TABS:
             AGENT_TABS.append(views.release_tabs)
+        from .suite_views import test_tabs
+
+        if test_tabs not in AGENT_TABS:
+            AGENT_TABS.append(test_tabs)
         if release.release_on_version_written not in VERSION_WRITTEN:
             VERSION_WRITTEN.append(release.release_on_version_written)
         if release.active_release_summaries not in ACTIVE_RELEASES:

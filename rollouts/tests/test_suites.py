@@ -468,3 +468,85 @@ class TestToCaseTenancy(AgentChildTests):
         foreign = self.make_object(world, world.globex)
         url = self.list_url.format(org="acme", agent=self.agent_in(world, world.acme).pk, id=foreign)
         assert_envelope(world.client("owner").post(url, self.probe[1], format="json"), 404, "not_found")
+
+
+# --- the Tests tab -------------------------------------------------------------------------
+def test_the_tests_tab_lists_suites_adds_and_deletes_and_keeps_refused_input(world):
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme, "Support", access=world.access("developer"))
+    developer = signed_in(world.users["developer"])
+    url = f"/orgs/acme/agents/{agent.pk}/tests/"
+    page = developer.get(url).content.decode()
+    assert "No test suites yet." in page and 'href="/orgs/acme/agents/' in page and ">Tests<" in page
+
+    assert developer.post(url, {"op": "add_suite", "name": "Smoke"}).status_code == 302
+    suite = TestSuite.objects.for_org(world.acme).get(name="Smoke")
+    bad = '[{"user": "hi", "expect": [{"type": "similar_to", "value": "x", "threshold": 7}]}]'
+    refused = developer.post(url, {"op": "add_case", "suite": str(suite.pk), "name": "greets", "turns": bad})
+    text = refused.content.decode()
+    assert refused.status_code == 200
+    assert "turns.0.expect.0.threshold" in text and "Give a number from 0 to 1." in text
+    assert "&quot;threshold&quot;: 7" in text and 'value="greets"' in text  # what was typed is kept
+    not_json = developer.post(url, {"op": "add_case", "suite": str(suite.pk), "name": "g", "turns": "[{"})
+    assert "Not valid JSON" in not_json.content.decode()
+
+    good = '[{"user": "hi", "expect": [{"type": "contains", "value": "Hi"}]}]'
+    assert (
+        developer.post(
+            url, {"op": "add_case", "suite": str(suite.pk), "name": "greets", "turns": good}
+        ).status_code
+        == 302
+    )
+    page = developer.get(url).content.decode()
+    assert "greets" in page and 'hx-confirm="Delete the case greets?"' in page
+    case = TestCase.objects.for_org(world.acme).get(suite=suite)
+    assert (
+        developer.post(url, {"op": "delete_case", "suite": str(suite.pk), "case": str(case.pk)}).status_code
+        == 302
+    )
+    assert not TestCase.objects.for_org(world.acme).exists()
+
+    # A viewer reads, without forms; a write is refused.
+    viewer = signed_in(world.users["viewer"])
+    page = viewer.get(url).content.decode()
+    assert "Smoke" in page and "Add a suite" not in page
+    refused = viewer.post(url, {"op": "add_suite", "name": "Mine"})
+    assert refused.status_code == 403
+    assert not TestSuite.objects.for_org(world.acme).filter(name="Mine").exists()
+
+
+def test_make_a_test_case_from_the_conversations_page(world):
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme, "Support", access=world.access("developer"))
+    suite = make_suite(world.acme, agent, "From live")
+    conversation = conversation_start(agent=agent, version=1, draft=True, source="console")
+    conversation_record(
+        conversation=conversation,
+        turns=[
+            {"index": 0, "role": "user", "text": "Where is order 9?"},
+            {"index": 1, "role": "agent", "text": "Shipped."},
+        ],
+    )
+    developer = signed_in(world.users["developer"])
+    listing = developer.get(
+        f"/orgs/acme/agents/{agent.pk}/conversations/?open={conversation.pk}"
+    ).content.decode()
+    link = f"/orgs/acme/agents/{agent.pk}/tests/?conversation={conversation.pk}#make-case"
+    assert link in listing
+    offer = developer.get(link.split("#")[0]).content.decode()
+    assert "Make a test case from a conversation" in offer and "From live" in offer
+    made = developer.post(
+        f"/orgs/acme/agents/{agent.pk}/tests/",
+        {"op": "to_case", "conversation": str(conversation.pk), "suite": str(suite.pk), "name": "Order 9"},
+    )
+    assert made.status_code == 302
+    case = TestCase.objects.for_org(world.acme).get(suite=suite)
+    assert case.name == "Order 9" and case.source_conversation_id == conversation.pk
+    assert case.turns == [
+        {
+            "user": "Where is order 9?",
+            "expect": [{"type": "similar_to", "value": "Shipped.", "threshold": 0.8}],
+        }
+    ]
