@@ -6,6 +6,7 @@ from accounts import views as accounts
 from agents import views as agents
 from lifecycle import views as kernel
 from rollouts import policy_views, suite_views
+from rollouts import redteam_views
 from rollouts import views as rollouts
 
 org_pages = [
@@ -41,6 +42,7 @@ org_pages = [
     path("agents/<uuid:agent_id>/unarchive/", agents.UnarchivePage.as_view(), name="agent-unarchive"),
     path("agents/<uuid:agent_id>/promote/", rollouts.PromotePage.as_view(), name="agent-promote"),
     path("agents/<uuid:agent_id>/releases/", rollouts.ReleasesPage.as_view(), name="agent-releases"),
+    path("agents/<uuid:agent_id>/red-team/", redteam_views.RedTeamPage.as_view(), name="agent-red-team"),
     path("agents/<uuid:agent_id>/tests/", suite_views.TestsPage.as_view(), name="agent-tests"),
     path("agents/<uuid:agent_id>/pull/", rollouts.PullPage.as_view(), name="agent-pull"),
     path("agents/<uuid:agent_id>/backport/", rollouts.BackportProposePage.as_view(), name="agent-backport"),

@@ -33,6 +33,10 @@ class RolloutsConfig(AppConfig):
             AGENT_ACTIONS.append(views.release_actions)
         if views.release_tabs not in AGENT_TABS:
             AGENT_TABS.append(views.release_tabs)
+        from .redteam_views import redteam_tabs
+
+        if redteam_tabs not in AGENT_TABS:
+            AGENT_TABS.append(redteam_tabs)
         from .suite_views import test_tabs
 
         if test_tabs not in AGENT_TABS:

@@ -244,3 +244,43 @@ class TestRedTeamTenancy(AgentChildTests):
             access=owner_access(org), agent=agent, categories=["hate"], strategies=["basic"], version="draft"
         )
         return operation.result["run"]
+
+
+# --- the Red team tab ------------------------------------------------------------------------
+def test_red_team_page_starts_a_run_and_shows_the_table_beside_the_baseline(world):
+    from agents.models import Agent
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme, "Paged")
+    add_component(agent, "skill", "greeting", skill(["hello"], ["Hi!"]))
+    version_save(access=owner_access(world.acme), agent=fresh(agent), changelog="v")
+    agent = fresh(agent)
+    developer = signed_in(world.users["developer"])
+    url = f"/orgs/acme/agents/{agent.pk}/red-team/"
+    page = developer.get(url)
+    assert page.status_code == 200 and b"No finished red-team run yet" in page.content
+    assert b'href="' + url.encode() in page.content  # the agent's tab
+    # The baseline: a run of the live version, with a known rate.
+    run_operation_now(
+        redteam_start(access=owner_access(world.acme), agent=agent, categories=["hate"], strategies=["basic"])
+    )
+    RedTeamRun.objects.for_org(world.acme).update(
+        table=[{"category": "hate", "strategy": "basic", "attacks": 2, "successes": 1, "asr": 0.5}]
+    )
+    Agent.objects.for_org(world.acme).filter(pk=agent.pk).update(live_version=agent.version)
+    started = developer.post(
+        url, {"categories": ["hate"], "strategies": ["basic"], "version": "draft"}, follow=False
+    )
+    assert started.status_code == 302 and "/operations/" in started["Location"]
+    operation = Operation.objects.for_org(world.acme).filter(kind="agent.red_team").order_by("-created_at")[0]
+    run_operation_now(operation)
+    content = developer.get(url).content.decode()
+    table = content[content.index('id="red-team-table"') :]
+    assert f"Baseline (v{agent.version})" in table and "Draft" in table
+    row = table[table.index("<td>hate</td>") : table.index("</tr>", table.index("<td>hate</td>"))]
+    assert "50 %" in row and "0 %" in row
+    # Nothing ticked: told so next to the form, nothing started.
+    refused = developer.post(url, {"version": "draft"})
+    assert refused.status_code == 200 and b"Tick at least one of the categories." in refused.content
+    viewer = signed_in(world.users["viewer"])
+    assert viewer.get(url).status_code == 200 and b"red-team-form" not in viewer.get(url).content
