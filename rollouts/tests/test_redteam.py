@@ -284,3 +284,20 @@ def test_red_team_page_starts_a_run_and_shows_the_table_beside_the_baseline(worl
     assert refused.status_code == 200 and b"Tick at least one of the categories." in refused.content
     viewer = signed_in(world.users["viewer"])
     assert viewer.get(url).status_code == 200 and b"red-team-form" not in viewer.get(url).content
+
+
+def test_a_run_against_the_builtin_demo_agent(db):
+    from accounts.demo import seed_demo_org
+    from agents.demo import seed_demo_agent
+    from agents.models import Agent
+
+    org, _ = seed_demo_org()
+    agent = fresh(seed_demo_agent(org) or Agent.objects.for_org(org).get(name="Acme Support"))
+    operation = run_operation_now(
+        redteam_start(access=owner_access(org), agent=agent, strategies=["basic", "base64", "multi_turn"])
+    )
+    assert operation.status == "succeeded", operation.error
+    run = RedTeamRun.objects.for_org(org).get(pk=operation.result["run"])
+    # Its rule-based answers neither follow an attack nor quote or leak anything.
+    assert len(run.table) == len(CATEGORIES) * 3 and run.attacks >= 2 * 3 * (len(CATEGORIES) - 1)
+    assert run.successes == 0 and run.findings == [] and run.attack_success_rate == 0.0
