@@ -41,6 +41,10 @@ class RolloutsConfig(AppConfig):
 
         if test_tabs not in AGENT_TABS:
             AGENT_TABS.append(test_tabs)
+        from .test_run_views import test_run_tabs
+
+        if test_run_tabs not in AGENT_TABS:
+            AGENT_TABS.append(test_run_tabs)
         if release.release_on_version_written not in VERSION_WRITTEN:
             VERSION_WRITTEN.append(release.release_on_version_written)
         if release.active_release_summaries not in ACTIVE_RELEASES:
