@@ -18,7 +18,7 @@ from lifecycle.errors import DomainError, Invalid
 from lifecycle.ui import OrgPage
 
 from .models import EvaluationStatus, TestRun, TestSuite
-from .services.test_runs import DRAFT, test_run_start
+from .services.test_runs import DRAFT, run_status, test_run_start
 
 
 def test_run_tabs(access, agent) -> list[AgentTab]:
@@ -65,10 +65,10 @@ class TestRunsPage(AgentMixin, OrgPage):
                 )
             ),
             versions=list(versions_of(agent)[:200]),
-            runs=list(
+            runs=_shown(
                 TestRun.objects.for_org(agent.org_id)
                 .filter(agent=agent)
-                .select_related("suite", "created_by")
+                .select_related("suite", "created_by", "operation")
                 .order_by("-created_at")[:100]
             ),
             can_run=self.access.has_stage_role(agent.stage_id, "editor") and not agent.archived,
@@ -92,6 +92,13 @@ class TestRunsPage(AgentMixin, OrgPage):
             status = 200 if exc.status_code == 400 else exc.status_code
             return self.render_to_response(self.get_context_data(error=exc, posted=posted), status=status)
         return redirect("operation", org=self.org.slug, operation_id=operation.pk)
+
+
+def _shown(runs) -> list[TestRun]:
+    runs = list(runs)
+    for run in runs:
+        run.shown_status = run_status(run)
+    return runs
 
 
 def _suite(agent: Agent, value: str) -> TestSuite:
@@ -121,10 +128,10 @@ class TestRunPage(AgentMixin, OrgPage):
         try:
             run = (
                 TestRun.objects.for_org(self.agent.org_id)
-                .select_related("suite", "created_by")
+                .select_related("suite", "created_by", "operation")
                 .get(agent=self.agent, pk=self.kwargs["run_id"])
             )
         except TestRun.DoesNotExist:
             raise Http404 from None
-        context.update(self.agent_context("test-runs"), run=run)
+        context.update(self.agent_context("test-runs"), run=_shown([run])[0])
         return context

@@ -13,7 +13,7 @@ from lifecycle.errors import Invalid
 from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 from ..models import EvaluationStatus, TestRun, TestSuite
-from ..services.test_runs import DRAFT, test_run_start
+from ..services.test_runs import DRAFT, run_status, test_run_start
 
 
 class CaseResultSerializer(serializers.Serializer):
@@ -30,6 +30,12 @@ class CaseResultSerializer(serializers.Serializer):
         help_text='{"relevance","groundedness","intent_resolution","tool_call_accuracy"}: 0-1, or null where '
         "a scorer does not apply.",
     )
+    judge = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='The org\'s LLM judge: {"relevance","groundedness" (0-1, the mean over the turns it scored),'
+        '"model","turns"}; null without a judge or when it gave no score.',
+    )
 
 
 class TestRunSerializer(serializers.Serializer):
@@ -38,7 +44,7 @@ class TestRunSerializer(serializers.Serializer):
     agent = serializers.UUIDField(source="agent_id", read_only=True)
     stage = serializers.SlugField(source="stage.slug", read_only=True)
     version = serializers.IntegerField(read_only=True, allow_null=True, help_text="null: the working copy.")
-    status = serializers.ChoiceField(choices=EvaluationStatus.choices, read_only=True)
+    status = serializers.SerializerMethodField()
     accuracy = serializers.FloatField(read_only=True, allow_null=True)
     passed = serializers.IntegerField(read_only=True)
     failed = serializers.IntegerField(read_only=True)
@@ -49,6 +55,10 @@ class TestRunSerializer(serializers.Serializer):
     created_by = UserRefSerializer(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=EvaluationStatus.choices))
+    def get_status(self, run) -> str:
+        return run_status(run)
 
 
 @extend_schema_field(
@@ -90,7 +100,7 @@ class TestRunViewSet(AgentChildMixin, OrgScopedViewSet):
     rules = {"list": VIEW, "retrieve": VIEW, "create": ObjectAction("change")}
 
     def refine_queryset(self, queryset):
-        return queryset.select_related("created_by", "stage").order_by("-created_at")
+        return queryset.select_related("created_by", "stage", "operation").order_by("-created_at")
 
     @extend_schema(parameters=[OpenApiParameter("suite", str, description="Only this suite's runs.")])
     def list(self, request, org, agent_id):

@@ -29,10 +29,11 @@ from lifecycle.operations import (
     operation_start,
 )
 
-from ..evaluators import defect_rates, score_case
+from ..evaluators import defect_rates, judge_case, score_case
 from ..expectations import failures
 from ..gateway import run_here
 from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
+from .judge import judge_settings_of
 
 KIND = "agent.test_run"
 DRAFT = "draft"
@@ -115,7 +116,7 @@ def _turn_result(turn: dict, frames: list[dict]) -> dict:
     }
 
 
-def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict) -> dict:
+def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict, judge=None) -> dict:
     """One case as one stored conversation: every user turn answered and judged."""
     conversation = conversation_start(
         agent=agent,
@@ -162,6 +163,8 @@ def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict)
         "conversation": str(conversation.pk),
         "latency_ms": latency,
         "scores": score_case(played, case.turns, knowledge),
+        # The org's LLM judge, if configured: beside the deterministic scores, never instead.
+        "judge": judge_case(judge, played, knowledge),
         "answers": [t["answer"] for t in played],
     }
 
@@ -178,11 +181,12 @@ def test_run_execute(operation: Operation) -> dict:
     )
     cases = list(TestCase.objects.for_org(org_id).filter(suite_id=run.suite_id))
     knowledge = {doc.key: doc.text for doc in compiled.knowledge.documents}
+    judge = judge_settings_of(org_id)
     TestRun.objects.for_org(org_id).filter(pk=run.pk).update(status=EvaluationStatus.RUNNING)
     results = []
     try:
         for done, case in enumerate(cases):
-            results.append(_play(run, agent, case, compiled, knowledge))
+            results.append(_play(run, agent, case, compiled, knowledge, judge))
             operation_progress(operation, round(100 * (done + 1) / (len(cases) + 1)))
     except OperationCancelled:
         _cancelled(org_id, run, results)
@@ -218,6 +222,17 @@ def test_run_execute(operation: Operation) -> dict:
         _cancelled(org_id, run, results)
         raise
     return result
+
+
+def run_status(run: TestRun) -> str:
+    """The run's status as readers see it. A run whose operation ended without it running
+    to its end (cancelled while still queued, or the worker failed) reads as that end:
+    the handler that would have recorded it never ran, or never got that far."""
+    if run.finished_at is None and run.operation_id is not None:
+        ended = run.operation.status
+        if ended in (EvaluationStatus.CANCELLED, EvaluationStatus.FAILED):
+            return ended
+    return run.status
 
 
 def _cancelled(org_id, run: TestRun, results: list[dict]) -> None:

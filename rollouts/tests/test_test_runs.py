@@ -328,3 +328,51 @@ def test_production_gate_of_95_percent_refuses_promotion_from_staging_until_the_
     assert preview["passed"] is True, preview
     promoted = client.post(promote_url, payload, format="json")
     assert promoted.status_code == 202, promoted.content
+
+
+def test_a_run_cancelled_before_it_started_reads_as_cancelled(world):
+    from lifecycle.operations import Operation, operation_cancel
+
+    agent = make_agent(world.acme)
+    suite = make_suite(agent, [("hi", [{"user": "hello", "expect": []}])])
+    operation = start_run(access=owner_access(world.acme), agent=agent, suite=suite, version="draft")
+    operation_cancel(actor=world.users["owner"], operation=operation)
+    run_operation_now(Operation.objects.for_org(world.acme).get(pk=operation.pk))
+    body = world.client("owner").get(RUNS.format(org="acme", agent=agent.pk) + f"{operation.result['run']}/")
+    assert body.json()["status"] == "cancelled"
+    assert not Conversation.objects.for_org(world.acme).filter(source="test_run").exists()
+
+
+# --- the tab -----------------------------------------------------------------------------
+def test_tab_runs_a_suite_and_shows_the_failing_expectation(world, django_capture_on_commit_callbacks):
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme, access=world.access("developer"))
+    add_component(agent, "skill", "greeting", skill(["hello"], ["Hi there!"]))
+    suite = make_suite(agent, [("hi", [{"user": "hello", "expect": [{"type": "contains", "value": "bye"}]}])])
+    page = f"/orgs/acme/agents/{agent.pk}/test-runs/"
+    developer_browser = signed_in(world.users["developer"])
+    shown = developer_browser.get(page)
+    assert (
+        shown.status_code == 200
+        and b'id="run-form"' in shown.content
+        and b"Working copy (draft)" in shown.content
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        started = developer_browser.post(page, {"suite": str(suite.pk), "version": "draft"})
+    assert started.status_code == 302 and "/operations/" in started["Location"]
+    run = TestRun.objects.for_org(world.acme).get(agent=agent)
+    assert run.status == "succeeded"  # tasks run in-process in the fast tier
+    detail = developer_browser.get(f"{page}{run.pk}/")
+    assert b'class="case-failed"' in detail.content and b"failed-expectation" in detail.content
+    assert b"bye" in detail.content
+    bad = developer_browser.post(page, {"suite": "nope", "version": "draft"})
+    assert bad.status_code == 200 and b"Choose a suite of this agent" in bad.content
+    # A viewer reads the tab but has no form, and a POST is refused.
+    viewer_browser = signed_in(world.users["viewer"])
+    assert b'id="run-form"' not in viewer_browser.get(page).content
+    assert viewer_browser.post(page, {"suite": str(suite.pk), "version": "draft"}).status_code == 403
+    # Another org's agent is missing.
+    other = make_agent(world.globex)
+    assert developer_browser.get(f"/orgs/acme/agents/{other.pk}/test-runs/").status_code == 404
+    assert developer_browser.get(f"{page}{uuid.uuid4()}/").status_code == 404
