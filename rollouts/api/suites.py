@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from django.db.models import Count
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -53,6 +54,9 @@ class TestSuiteSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
     def get_case_count(self, suite) -> int:
+        counted = getattr(suite, "case_total", None)  # annotated on lists: no query per suite
+        if counted is not None:
+            return counted
         return TestCase.objects.for_org(suite.org_id).filter(suite=suite).count()
 
 
@@ -133,7 +137,7 @@ class TestSuiteViewSet(OrgScopedViewSet):
         return super().represent(obj)
 
     def refine_queryset(self, queryset):
-        queryset = suites_visible(self.access, queryset)
+        queryset = suites_visible(self.access, queryset).annotate(case_total=Count("cases"))
         lineage = self.request.query_params.get("lineage")
         return queryset.filter(lineage__slug=lineage) if lineage else queryset
 
