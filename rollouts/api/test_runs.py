@@ -33,8 +33,9 @@ class CaseResultSerializer(serializers.Serializer):
     judge = serializers.JSONField(
         required=False,
         allow_null=True,
-        help_text='The org\'s LLM judge: {"relevance","groundedness" (0-1, the mean over the turns it scored),'
-        '"model","turns"}; null without a judge or when it gave no score.',
+        help_text="The org's LLM judge: "
+        '{"relevance","groundedness" (0-1, the mean over the turns it scored),"model","turns"}; '
+        "null without a judge or when it gave no score.",
     )
 
 

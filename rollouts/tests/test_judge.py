@@ -7,15 +7,24 @@ import logging
 import httpx
 import pytest
 from django.test import override_settings
+from rest_framework.test import APIClient
 
+from accounts.demo import seed_demo_org
+from agents.demo import seed_demo_agent
+from agents.models import Agent
+from agents.runtime.compile import CACHE
 from lifecycle import crypto
 from lifecycle.audit import AuditEvent
 from rollouts.api.judge import JudgeSettingsView
 from rollouts.evaluators import judge_case, judge_score
-from rollouts.models import JudgeSettings
+from rollouts.models import JudgeSettings, TestRun
 from rollouts.services.judge import judge_settings_of
+from rollouts.services.test_runs import test_run_start as start_run
 from tests.api_mixin import OrgScopedEndpointTests, assert_envelope
+from tests.factories import run_operation_now
 from tests.http_servers import Recorder
+
+from .test_test_runs import developer, make_suite
 
 JUDGE = "/api/v1/orgs/{org}/evaluation/judge/"
 KEY = "sk-judge-very-secret-1234"
@@ -217,3 +226,76 @@ def test_judge_case_stops_at_the_first_failure(world):
         assert judge_case(settings, turns, {}) is None
     assert len(server.requests) == 1
     assert judge_case(None, turns, {}) is None
+
+
+# --- a test run with the org's judge ------------------------------------------------------
+
+
+@pytest.fixture
+def acme_support(db):
+    """The demo org's Acme Support (builtin engine: skills, knowledge, an order tool)."""
+    CACHE.clear()
+    org, _ = seed_demo_org()
+    agent = seed_demo_agent(org) or Agent.objects.for_org(org).get(name="Acme Support")
+    return Agent.objects.for_org(org).select_related("stage", "org").get(pk=agent.pk)
+
+
+def test_a_test_run_stores_the_judges_scores_beside_the_deterministic_ones(acme_support):
+    demo = acme_support
+    suite = make_suite(
+        demo,
+        [
+            ("order", [{"user": "Where is order #12345?", "expect": []}]),
+            ("two turns", [{"user": "hello", "expect": []}, {"user": "where is my order", "expect": []}]),
+        ],
+    )
+    replies = iter(
+        completion(f'{{"relevance": {r}, "groundedness": {g}}}') for r, g in ((1, 1), (0.5, 0), (1, 0.5))
+    )
+    with Recorder(lambda r, req: (200, next(replies), 0)) as server:
+        settings = JudgeSettings.objects.create(
+            org=demo.org, base_url=server.url + "/v1", model="judge-mini", key_encrypted=crypto.encrypt(KEY)
+        )
+        operation = start_run(access=developer(demo.org), agent=demo, suite=suite)
+        assert run_operation_now(operation).status == "succeeded"
+    assert len(server.requests) == 3  # one per turn
+    run = TestRun.objects.for_org(demo.org).get(pk=operation.result["run"])
+    by_name = {c["name"]: c for c in run.cases}
+    assert by_name["order"]["judge"] == {
+        "relevance": 1.0,
+        "groundedness": 1.0,
+        "model": "judge-mini",
+        "turns": 1,
+    }
+    assert by_name["two turns"]["judge"] == {
+        "relevance": 0.75,
+        "groundedness": 0.25,
+        "model": "judge-mini",
+        "turns": 2,
+    }
+    assert set(by_name["order"]["scores"]) == {
+        "relevance",
+        "groundedness",
+        "intent_resolution",
+        "tool_call_accuracy",
+    }
+    # The API shows it; the key appears nowhere in the run.
+    client = APIClient()
+    client.force_authenticate(developer(demo.org).user)
+    body = client.get(f"/api/v1/orgs/{demo.org.slug}/agents/{demo.pk}/test-runs/{run.pk}/")
+    assert body.status_code == 200, body.content
+    assert {c["name"]: c["judge"]["model"] for c in body.json()["cases"]} == {
+        "order": "judge-mini",
+        "two turns": "judge-mini",
+    }
+    assert KEY not in body.content.decode()
+    settings.delete()
+
+
+def test_a_test_run_without_a_judge_stores_null(acme_support):
+    demo = acme_support
+    suite = make_suite(demo, [("order", [{"user": "Where is order #12345?", "expect": []}])])
+    operation = start_run(access=developer(demo.org), agent=demo, suite=suite)
+    assert run_operation_now(operation).status == "succeeded"
+    run = TestRun.objects.for_org(demo.org).get(pk=operation.result["run"])
+    assert run.cases[0]["judge"] is None
