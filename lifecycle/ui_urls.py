@@ -5,8 +5,7 @@ from django.urls import include, path
 from accounts import views as accounts
 from agents import views as agents
 from lifecycle import views as kernel
-from rollouts import policy_views, suite_views, test_run_views
-from rollouts import redteam_views
+from rollouts import policy_views, redteam_views, soak_views, suite_views, test_run_views
 from rollouts import views as rollouts
 
 org_pages = [
@@ -42,13 +41,14 @@ org_pages = [
     path("agents/<uuid:agent_id>/unarchive/", agents.UnarchivePage.as_view(), name="agent-unarchive"),
     path("agents/<uuid:agent_id>/promote/", rollouts.PromotePage.as_view(), name="agent-promote"),
     path("agents/<uuid:agent_id>/releases/", rollouts.ReleasesPage.as_view(), name="agent-releases"),
+    path("agents/<uuid:agent_id>/soak/", soak_views.SoakPage.as_view(), name="agent-soak"),
+    path("agents/<uuid:agent_id>/red-team/", redteam_views.RedTeamPage.as_view(), name="agent-red-team"),
     path("agents/<uuid:agent_id>/test-runs/", test_run_views.TestRunsPage.as_view(), name="agent-test-runs"),
     path(
         "agents/<uuid:agent_id>/test-runs/<uuid:run_id>/",
         test_run_views.TestRunPage.as_view(),
         name="agent-test-run",
     ),
-    path("agents/<uuid:agent_id>/red-team/", redteam_views.RedTeamPage.as_view(), name="agent-red-team"),
     path("agents/<uuid:agent_id>/tests/", suite_views.TestsPage.as_view(), name="agent-tests"),
     path("agents/<uuid:agent_id>/pull/", rollouts.PullPage.as_view(), name="agent-pull"),
     path("agents/<uuid:agent_id>/backport/", rollouts.BackportProposePage.as_view(), name="agent-backport"),

@@ -45,6 +45,10 @@ class RolloutsConfig(AppConfig):
 
         if test_run_tabs not in AGENT_TABS:
             AGENT_TABS.append(test_run_tabs)
+        from .soak_views import soak_tabs
+
+        if soak_tabs not in AGENT_TABS:
+            AGENT_TABS.append(soak_tabs)
         if release.release_on_version_written not in VERSION_WRITTEN:
             VERSION_WRITTEN.append(release.release_on_version_written)
         if release.active_release_summaries not in ACTIVE_RELEASES:

@@ -237,3 +237,34 @@ def test_soak_runs_executions_concurrently(world):
             )
         )
     assert soak_of(done).executions == 8 and most[0] == 4
+
+
+def test_soak_tab_starts_a_soak_and_lists_its_results(world):
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme)
+    page = f"/orgs/acme/agents/{agent.pk}/soak/"
+    browser = signed_in(world.users["owner"])
+    shown = browser.get(page)
+    assert (
+        shown.status_code == 200
+        and b"Start a soak test" in shown.content
+        and b"No soak tests yet" in shown.content
+    )
+    # The agent's tabs link to it.
+    assert f'href="{page}"'.encode() in browser.get(f"/orgs/acme/agents/{agent.pk}/").content
+    refused = browser.post(page, {"executions": "0", "concurrency": "4", "version": "draft"})
+    assert refused.status_code == 200 and b"executions" in refused.content
+    assert not SoakTest.objects.for_org(world.acme).exists()
+    started = browser.post(
+        page, {"executions": "3", "concurrency": "2", "duration": "", "suite": "", "version": "draft"}
+    )
+    assert started.status_code == 302 and "/operations/" in started["Location"]
+    soak = SoakTest.objects.for_org(world.acme).get()
+    run_operation_now(soak.operation)
+    listed = browser.get(page).content.decode()
+    assert "succeeded" in listed and "draft" in listed
+    # A viewer reads the results but has no form, and a post is refused.
+    viewer = signed_in(world.users["viewer"])
+    assert b"Start a soak test" not in viewer.get(page).content
+    assert viewer.post(page, {"executions": "3"}).status_code == 403
