@@ -16,7 +16,7 @@ from lifecycle.errors import DomainError, Invalid
 from lifecycle.ui import OrgPage
 
 from .models import SoakTest, TestSuite
-from .services.soak import soak_start
+from .services.soak import soak_start, soak_status
 
 
 def soak_tabs(access, agent) -> list[AgentTab]:
@@ -33,6 +33,13 @@ def _whole(posted: dict, name: str, errors: dict) -> int | None:
     return int(value)
 
 
+def _shown(soaks) -> list[SoakTest]:
+    soaks = list(soaks)
+    for soak in soaks:
+        soak.shown_status = soak_status(soak)
+    return soaks
+
+
 class SoakPage(AgentMixin, OrgPage):
     """Soak tests of this agent and a form to start one."""
 
@@ -47,10 +54,10 @@ class SoakPage(AgentMixin, OrgPage):
         agent = self.agent
         context.update(
             self.agent_context("soak"),
-            soaks=list(
+            soaks=_shown(
                 SoakTest.objects.for_org(agent.org_id)
                 .filter(agent=agent)
-                .select_related("created_by")
+                .select_related("created_by", "operation")
                 .order_by("-created_at")[:50]
             ),
             suites=list(

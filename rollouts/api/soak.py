@@ -1,6 +1,6 @@
 """Soak tests of one agent: POST/GET /api/v1/orgs/{org}/agents/{id}/soak-tests/ and …/{sid}/."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -10,7 +10,7 @@ from lifecycle.endpoints import OperationAcceptedSerializer, operation_accepted
 from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 from ..models import EvaluationStatus, SoakTest
-from ..services.soak import MAX_CONCURRENCY, MAX_EXECUTIONS, soak_start
+from ..services.soak import MAX_CONCURRENCY, MAX_EXECUTIONS, soak_start, soak_status
 
 
 class SoakLatencySerializer(serializers.Serializer):
@@ -28,20 +28,26 @@ class SoakTestSerializer(serializers.Serializer):
     id = serializers.UUIDField(read_only=True)
     agent = serializers.UUIDField(source="agent_id", read_only=True)
     version = serializers.IntegerField(read_only=True, allow_null=True, help_text="null: the working copy.")
-    status = serializers.ChoiceField(choices=EvaluationStatus.choices, read_only=True)
+    status = serializers.SerializerMethodField()
     params = serializers.JSONField(
         read_only=True, help_text='{"executions","duration","concurrency","suite"}'
     )
     executions = serializers.IntegerField(read_only=True, help_text="Executions completed.")
     errors = serializers.IntegerField(read_only=True)
     error_rate = serializers.FloatField(read_only=True, allow_null=True)
-    latency_ms = SoakLatencySerializer(read_only=True, help_text="Nearest-rank percentiles of execution time.")
+    latency_ms = SoakLatencySerializer(
+        read_only=True, help_text="Nearest-rank percentiles of execution time."
+    )
     throughput_per_s = serializers.FloatField(read_only=True, allow_null=True)
     drift = SoakDriftSerializer(read_only=True)
     operation = serializers.UUIDField(source="operation_id", read_only=True, allow_null=True)
     created_by = UserRefSerializer(read_only=True, allow_null=True)
     created_at = serializers.DateTimeField(read_only=True)
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
+
+    @extend_schema_field(serializers.ChoiceField(choices=EvaluationStatus.choices))
+    def get_status(self, soak) -> str:
+        return soak_status(soak)
 
 
 class SoakTestCreateSerializer(StrictSerializer):
@@ -88,7 +94,7 @@ class SoakTestViewSet(AgentChildMixin, OrgScopedViewSet):
     rules = {"list": VIEW, "retrieve": VIEW, "create": CHANGE}
 
     def refine_queryset(self, queryset):
-        return queryset.select_related("created_by").order_by("-created_at")
+        return queryset.select_related("created_by", "operation").order_by("-created_at")
 
     def list(self, request, org, agent_id):
         return self.paginated(self.get_queryset(), SoakTestSerializer)

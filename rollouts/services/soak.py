@@ -316,3 +316,14 @@ def soak_run(operation: Operation) -> dict:
         _save(soak, soak_summary(latencies, errors, time.perf_counter() - started), EvaluationStatus.FAILED)
         raise
     return {"soak": str(soak.pk), **summary}
+
+
+def soak_status(soak: SoakTest) -> str:
+    """The soak's status as readers see it. One whose operation ended before the handler
+    ran it (cancelled while queued, or given up on) reads as that end: the handler that
+    would have recorded it never ran."""
+    if soak.finished_at is None and soak.operation_id is not None:
+        ended = soak.operation.status
+        if ended in (EvaluationStatus.CANCELLED, EvaluationStatus.FAILED):
+            return ended
+    return soak.status

@@ -17,7 +17,7 @@ from rollouts.decision import gate_checks
 from rollouts.models import SoakTest
 from rollouts.services.soak import percentile, soak_start, soak_summary
 from tests.api_mixin import assert_envelope
-from tests.factories import add_component, make_agent, owner_access, run_operation_now, skill
+from tests.factories import add_component, make_agent, owner_access, run_operation_now, signed_in, skill
 from tests.http_servers import Recorder
 
 SOAKS = "/api/v1/orgs/{org}/agents/{agent}/soak-tests/"
@@ -240,8 +240,6 @@ def test_soak_runs_executions_concurrently(world):
 
 
 def test_soak_tab_starts_a_soak_and_lists_its_results(world):
-    from tests.factories import signed_in
-
     agent = make_agent(world.acme)
     page = f"/orgs/acme/agents/{agent.pk}/soak/"
     browser = signed_in(world.users["owner"])
@@ -268,3 +266,16 @@ def test_soak_tab_starts_a_soak_and_lists_its_results(world):
     viewer = signed_in(world.users["viewer"])
     assert b"Start a soak test" not in viewer.get(page).content
     assert viewer.post(page, {"executions": "3"}).status_code == 403
+
+
+def test_a_soak_cancelled_before_it_started_reads_as_cancelled(world):
+    from lifecycle.operations import operation_cancel
+
+    agent = make_agent(world.acme)
+    operation = soak_start(access=owner_access(world.acme), agent=agent, executions=5)
+    operation_cancel(actor=world.users["owner"], operation=operation)
+    sid = operation.result["soak"]
+    body = world.client("owner").get(SOAKS.format(org="acme", agent=agent.pk) + f"{sid}/").json()
+    assert body["status"] == "cancelled" and body["executions"] == 0
+    page = signed_in(world.users["owner"]).get(f"/orgs/acme/agents/{agent.pk}/soak/").content.decode()
+    assert "status-cancelled" in page
