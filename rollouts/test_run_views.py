@@ -20,6 +20,8 @@ from lifecycle.ui import OrgPage
 from .models import EvaluationStatus, TestRun, TestSuite
 from .services.test_runs import DRAFT, run_status, test_run_start
 
+__test__ = False  # named test_*, but not a test module: pytest collects nothing here
+
 
 def test_run_tabs(access, agent) -> list[AgentTab]:
     return [AgentTab("test-runs", "Test runs", reverse("agent-test-runs", args=[agent.org.slug, agent.pk]))]

@@ -417,6 +417,12 @@ def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
 
         make_operation(world.globex)
     foreign["operation_id"] = operations.first().pk
+    from rollouts.models import TestRun, TestSuite
+
+    suite = TestSuite.objects.create(org=world.globex, lineage_id=theirs.lineage_id, name="Theirs")
+    foreign["run_id"] = TestRun.objects.create(
+        org=world.globex, agent=theirs, stage_id=theirs.stage_id, suite=suite
+    ).pk
     client = signed_in(world.users["owner"])
     leaks, probed = [], 0
     for route, name, _ in walk(get_resolver().url_patterns):

@@ -15,6 +15,8 @@ from lifecycle.serializers import StrictSerializer, UserRefSerializer
 from ..models import EvaluationStatus, TestRun, TestSuite
 from ..services.test_runs import DRAFT, run_status, test_run_start
 
+__test__ = False  # named test_*, but not a test module: pytest collects nothing here
+
 
 class CaseResultSerializer(serializers.Serializer):
     case = serializers.UUIDField()

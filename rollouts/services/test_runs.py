@@ -35,6 +35,8 @@ from ..gateway import run_here
 from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
 from .judge import judge_settings_of
 
+__test__ = False  # named test_*, but not a test module: pytest collects nothing here
+
 KIND = "agent.test_run"
 DRAFT = "draft"
 
