@@ -16,12 +16,17 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_left
 
 from rapidfuzz import fuzz, process, utils
 
 # Two words count as the same word at this similarity (0..100): "refund"/"refunds",
 # "opening"/"open" match, "refund"/"return" do not.
 WORD_MATCH = 80
+# Bounds that keep a score's cost small whatever a model answers: the first MAX_WORDS
+# content words of a question, the first MAX_SENTENCES sentences of an answer count.
+MAX_WORDS = 200
+MAX_SENTENCES = 50
 # A word of at least this many letters that starts another counts as the same word.
 STEM = 4
 # A sentence of an answer is supported when this share of its content words is in the
@@ -62,25 +67,32 @@ def similarity(a: str, b: str) -> float:
 
 
 def _coverage(words: list[str], vocabulary: set[str]) -> float:
-    """Share of `words` that have a close match (WORD_MATCH) in `vocabulary`."""
+    """Share of `words` that have a close match in `vocabulary`: the same word, one that
+    starts the other (STEM), or rapidfuzz similarity of at least WORD_MATCH."""
     if not words:
         return 1.0
-    choices = list(vocabulary)
+    choices = sorted(vocabulary)
     found = 0
     for word in words:
         if (
             word in vocabulary
-            or any(_same_stem(word, other) for other in choices)
+            or _same_stem(word, vocabulary, choices)
             or (choices and process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=WORD_MATCH))
         ):
             found += 1
     return found / len(words)
 
 
-def _same_stem(a: str, b: str) -> bool:
-    """A crude stemmer's effect without one: "open"/"opening", "refund"/"refunded"."""
-    short, long = sorted((a, b), key=len)
-    return len(short) >= STEM and long.startswith(short)
+def _same_stem(word: str, vocabulary: set[str], ordered: list[str]) -> bool:
+    """A crude stemmer's effect without one: "open"/"opening", "refund"/"refunded".
+
+    Looked up, not scanned: a vocabulary word that `word` starts is found by bisection in
+    the sorted vocabulary, and one that starts `word` is one of its prefixes."""
+    if len(word) >= STEM:
+        index = bisect_left(ordered, word)
+        if index < len(ordered) and ordered[index].startswith(word):
+            return True
+    return any(word[:size] in vocabulary for size in range(STEM, len(word)))
 
 
 def relevance(question: str, answer: str) -> float:
@@ -90,7 +102,7 @@ def relevance(question: str, answer: str) -> float:
     answer_words = set(content_words(answer))
     if not answer_words:
         return 0.0
-    question_words = list(dict.fromkeys(content_words(question)))
+    question_words = list(dict.fromkeys(content_words(question)))[:MAX_WORDS]
     return round(_coverage(question_words, answer_words), 4)
 
 
@@ -105,7 +117,7 @@ def groundedness(answer: str, cited_knowledge_bodies: list[str]) -> float:
     vocabulary = set()
     for body in cited_knowledge_bodies or ():
         vocabulary.update(content_words(body))
-    sentences = _sentences(answer)
+    sentences = _sentences(answer)[:MAX_SENTENCES]
     if not vocabulary or not sentences:
         return 0.0
     supported = sum(
