@@ -279,3 +279,41 @@ def test_a_soak_cancelled_before_it_started_reads_as_cancelled(world):
     assert body["status"] == "cancelled" and body["executions"] == 0
     page = signed_in(world.users["owner"]).get(f"/orgs/acme/agents/{agent.pk}/soak/").content.decode()
     assert "status-cancelled" in page
+
+
+def test_a_promotion_waits_for_a_soak_of_the_latest_version_with_few_errors(world):
+    from rollouts.tests.test_decision import promote_request, set_policy
+
+    # Every call of the agent's one tool fails: its soaks have an error rate of 1.
+    with Recorder(lambda recorder, request: (404, {}, 0)) as server:
+        agent = webhook_agent(world.acme, server.url + "/hook")
+        version_save(access=owner_access(world.acme), agent=agent, changelog="with the tool")
+        agent.refresh_from_db()
+        set_policy(world, "testing", {"gate": {"require_soak": True, "max_error_rate": 0.1}})
+        body = assert_envelope(promote_request(world, "tester", agent), 409, "gate_failed")
+        assert [(c["name"], c["actual"], c["passed"]) for c in body["error"]["details"]["checks"]] == [
+            ("require_soak", "no data", False),
+            ("max_error_rate", "no data", False),
+        ]
+        run_operation_now(soak_start(access=owner_access(world.acme), agent=agent, executions=4))
+        body = assert_envelope(promote_request(world, "tester", agent), 409, "gate_failed")
+        assert [(c["name"], c["actual"], c["passed"]) for c in body["error"]["details"]["checks"]] == [
+            ("require_soak", True, True),
+            ("max_error_rate", 1.0, False),
+        ]
+    # The tool fixed (a local server that answers), a new soak of the same version passes.
+    with Recorder(lambda recorder, request: (200, {"state": "ok"}, 0)) as server:
+        from agents.models import Component
+        from agents.services.components import component_update
+
+        tool = Component.objects.for_org(world.acme).get(agent=agent, kind="tool")
+        component_update(
+            access=owner_access(world.acme),
+            component=tool,
+            spec={**tool.spec, "webhook_url": server.url + "/hook"},
+        )
+        agent.refresh_from_db()
+        version_save(access=owner_access(world.acme), agent=agent, changelog="tool fixed")
+        agent.refresh_from_db()
+        run_operation_now(soak_start(access=owner_access(world.acme), agent=agent, executions=4))
+        assert promote_request(world, "tester", agent).status_code == 202
