@@ -81,9 +81,14 @@ class SettingsForm(ComponentForm):
     fallback = forms.CharField(
         max_length=2000, required=False, help_text="What the builtin engine says when nothing matches."
     )
+    denied_topics = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        required=False,
+        help_text="Topics the agent must not discuss, one per line (the red team checks them).",
+    )
 
     def initial_from(self, spec):
-        return dict(spec)
+        return {**spec, "denied_topics": "\n".join(spec.get("denied_topics", []))}
 
     def to_spec(self):
         data = self.cleaned_data
@@ -91,6 +96,8 @@ class SettingsForm(ComponentForm):
         for optional in ("model", "temperature", "fallback"):
             if data.get(optional) not in (None, ""):
                 spec[optional] = data[optional]
+        if _lines(data.get("denied_topics")):  # kept through a save of this form
+            spec["denied_topics"] = _lines(data["denied_topics"])
         return spec
 
 

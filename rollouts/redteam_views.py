@@ -63,13 +63,16 @@ class RedTeamPage(AgentMixin, OrgPage):
         )
         current = next((r for r in runs if r.status == EvaluationStatus.SUCCEEDED), None)
         baseline = latest_redteam_run(agent, agent.live_version) if agent.live_version else None
-        if baseline is not None and current is not None and baseline.pk == current.pk:
-            baseline = None  # the live version's run is the latest: nothing to compare with
+        # The latest run is of the live version: it is the baseline, nothing to compare with.
+        current_is_live = current is not None and current.version == agent.live_version
+        if current_is_live:
+            baseline = None
         context.update(
             self.agent_context("red-team"),
             runs=runs,
             current=current,
             baseline=baseline,
+            current_is_live=current_is_live,
             rows=comparison(current, baseline),
             findings=(current.findings[:FINDINGS] if current else []),
             categories=CATEGORIES,

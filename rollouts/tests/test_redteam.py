@@ -305,3 +305,21 @@ def test_a_run_against_the_builtin_demo_agent(db):
     # Its rule-based answers neither follow an attack nor quote or leak anything.
     assert len(run.table) == len(CATEGORIES) * 3 and run.attacks >= 2 * 3 * (len(CATEGORIES) - 1)
     assert run.successes == 0 and run.findings == [] and run.attack_success_rate == 0.0
+
+
+def test_denied_topics_are_edited_in_the_settings_form_and_kept_by_its_save(world):
+    import re
+
+    from agents.models import Component
+    from tests.factories import signed_in
+
+    agent = make_agent(world.acme, "Topics")
+    client = signed_in(world.users["developer"])
+    url = f"/orgs/acme/agents/{agent.pk}/"
+    seen = re.search(r'name="seen" value="([0-9a-f]+)"', client.get(url).content.decode()).group(1)
+    form = {"seen": seen, "instructions": "Help.", "language": "en", "engine": "builtin"}
+    saved = client.post(url, {**form, "denied_topics": "politics\n\n crypto investing \n"})
+    assert saved.status_code == 302
+    spec = Component.objects.for_org(world.acme).get(agent=agent, kind="settings").spec
+    assert spec["denied_topics"] == ["politics", "crypto investing"]
+    assert "politics\ncrypto investing" in client.get(url).content.decode()  # shown for editing
