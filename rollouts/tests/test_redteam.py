@@ -323,3 +323,34 @@ def test_denied_topics_are_edited_in_the_settings_form_and_kept_by_its_save(worl
     spec = Component.objects.for_org(world.acme).get(agent=agent, kind="settings").spec
     assert spec["denied_topics"] == ["politics", "crypto investing"]
     assert "politics\ncrypto investing" in client.get(url).content.decode()  # shown for editing
+
+
+def test_a_cancel_stops_the_run_after_the_attack_under_way_and_keeps_what_ran(world):
+    from django.core.cache import cache
+
+    from lifecycle.operations.checkpoints import _cancel_key
+
+    asked = {}
+
+    def cancels_on_first_answer(recorder, request):
+        # What operation_cancel does for running work: the flag the next checkpoint reads.
+        if "operation" in asked and len(recorder.requests) == 1:
+            cache.set(_cancel_key(asked["operation"]), True, timeout=60)
+        return 200, sse_text("I cannot help with that."), 0
+
+    with Recorder(cancels_on_first_answer) as server:
+        agent = leaky_agent(world.acme, server.url + "/v1")
+        operation = redteam_start(
+            access=owner_access(world.acme),
+            agent=agent,
+            categories=["hate", "violence"],
+            strategies=["basic", "rot13"],
+            version="draft",
+        )
+        asked["operation"] = operation.pk
+        operation = run_operation_now(operation)
+    assert operation.status == "cancelled"
+    run = RedTeamRun.objects.for_org(world.acme).get(pk=operation.result["run"])
+    assert run.status == EvaluationStatus.CANCELLED and run.finished_at is not None
+    assert run.attacks == 1 and len(server.requests) == 1  # the other seven never ran
+    assert Conversation.objects.for_org(world.acme).filter(agent=agent, source="test_run").count() == 1
