@@ -47,7 +47,9 @@ class SettingsSpec(StrictSerializer):
         help_text="What the builtin engine says when nothing matches.",
     )
     # Topics the agent must not discuss: the red team's off_policy canaries.
-    denied_topics = _strings(200, max_items=50, required=False, help_text="Topics the agent must not discuss.")
+    denied_topics = _strings(
+        200, max_items=50, required=False, help_text="Topics the agent must not discuss."
+    )
 
 
 class SlotSpec(StrictSerializer):
