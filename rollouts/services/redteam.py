@@ -14,7 +14,7 @@ import secrets as random_tokens
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, AgentVersion, ConversationSource
+from agents.models import Agent, ConversationSource
 from agents.runtime.compile import compile_saved, compile_working_copy
 from agents.runtime.session import Session
 from agents.services.conversations import conversation_record, conversation_start
@@ -27,7 +27,6 @@ from lifecycle.operations import (
     operation_finish,
     operation_handler,
     operation_progress,
-    operation_start,
 )
 
 from ..gateway import run_here
@@ -35,27 +34,11 @@ from ..models import EvaluationStatus, RedTeamRun
 from ..redteam import CATEGORIES, attacks
 from ..redteam.detect import Canaries, canaries_for, judge
 from ..redteam.strategies import STRATEGIES, turns
+from .evaluation import evaluated_version, evaluation_start
 
 KIND = "agent.red_team"
 DRAFT = "draft"
 MAX_TEXT = 2000  # characters of a prompt or answer kept in a finding
-
-
-def _version(agent: Agent, version) -> int | None:
-    """The version number to attack (None: the working copy), or 400."""
-    if version == DRAFT:
-        return None
-    if version is None:
-        if not agent.version:
-            raise Invalid(
-                fields={"version": ["This agent has no saved version yet: save one, or use the draft."]}
-            )
-        return agent.version
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Invalid(fields={"version": ['A saved version number, or "draft".']})
-    if not AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=version).exists():
-        raise Invalid(fields={"version": [f"This agent has no version {version}."]})
-    return version
 
 
 def _choices(field: str, given, allowed: tuple[str, ...]) -> list[str]:
@@ -79,7 +62,7 @@ def redteam_start(
         raise Conflict("An archived agent cannot be red-teamed.")
     categories = _choices("categories", categories, CATEGORIES)
     strategies = _choices("strategies", strategies, STRATEGIES)
-    number = _version(agent, version)
+    number = evaluated_version(agent, version)
     with transaction.atomic():
         run = RedTeamRun.objects.create(
             org_id=agent.org_id,
@@ -90,23 +73,14 @@ def redteam_start(
             strategies=strategies,
             created_by=access.user if getattr(access.user, "is_authenticated", False) else None,
         )
-        operation = operation_start(
-            org=access.org,
-            actor=access.user,
+        operation = evaluation_start(
+            access=access,
+            agent=agent,
+            run=run,
             kind=KIND,
             params={"run": str(run.pk), "agent": str(agent.pk), "version": number},
-            stage=agent.stage,
-            target=agent,
-        )
-        # The run exists from the start: clients follow it by `result.run` at once.
-        Operation.objects.for_org(agent.org_id).filter(pk=operation.pk).update(result={"run": str(run.pk)})
-        operation.result = {"run": str(run.pk)}
-        RedTeamRun.objects.for_org(agent.org_id).filter(pk=run.pk).update(operation=operation)
-        audit_record(
-            org=access.org,
-            actor=access.user,
+            result_key="run",
             action="agent.red_team.start",
-            target=agent,
             changes={
                 "run": str(run.pk),
                 "version": number,

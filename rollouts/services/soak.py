@@ -23,7 +23,7 @@ import time
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, AgentVersion, Component, Conversation, ConversationSource
+from agents.models import Agent, Component, Conversation, ConversationSource
 from agents.runtime.compile import compile_saved, compile_working_copy
 from agents.runtime.session import Session
 from agents.services.conversations import conversation_start, conversations_record
@@ -36,11 +36,11 @@ from lifecycle.operations import (
     operation_finish,
     operation_handler,
     operation_progress,
-    operation_start,
 )
 
 from ..models import EvaluationStatus, SoakTest, TestSuite
 from ..policy import DURATION, duration_seconds
+from .evaluation import evaluated_version, evaluation_start
 
 logger = logging.getLogger(__name__)
 
@@ -104,21 +104,6 @@ def _validate(executions, duration, concurrency) -> None:
         raise Invalid(fields=errors)
 
 
-def _version(agent: Agent, version) -> int | None:
-    """The saved version to soak: as asked, "draft" for the working copy, by default the latest."""
-    if version == "draft":
-        return None
-    if version is None:
-        return agent.version or None
-    if (
-        isinstance(version, bool)
-        or not isinstance(version, int)
-        or not AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=version).exists()
-    ):
-        raise Invalid(fields={"version": ['Not a saved version of this agent (or "draft").']})
-    return version
-
-
 def soak_start(
     *,
     access: Access,
@@ -142,7 +127,7 @@ def soak_start(
         suite = TestSuite.objects.for_org(access.org).filter(pk=getattr(suite, "pk", suite)).first()
         if suite is None or suite.lineage_id != agent.lineage_id:
             raise Invalid(fields={"suite": ["Not a test suite of this agent's lineage."]})
-    number = _version(agent, version)
+    number = evaluated_version(agent, version, draft_by_default=True)
     params = {
         "executions": executions,
         "duration": duration,
@@ -158,24 +143,15 @@ def soak_start(
             params=params,
             created_by=access.user,
         )
-        operation = operation_start(
-            org=access.org,
-            actor=access.user,
+        operation = evaluation_start(
+            access=access,
+            agent=agent,
+            run=soak,
             kind=KIND,
             params={"soak": str(soak.pk), "agent": str(agent.pk)},
-            stage=agent.stage,
-            target=agent,
-        )
-        # The soak exists from the start: pollers find its id before it finishes.
-        Operation.objects.for_org(access.org).filter(pk=operation.pk).update(result={"soak": str(soak.pk)})
-        operation.result = {"soak": str(soak.pk)}
-        SoakTest.objects.for_org(access.org).filter(pk=soak.pk).update(operation=operation)
-        audit_record(
-            org=access.org,
-            actor=access.user,
+            result_key="soak",
             action="agent.soak.start",
-            target=agent,
-            changes={**params, "version": number, "soak": str(soak.pk), "operation": str(operation.pk)},
+            changes={**params, "version": number, "soak": str(soak.pk)},
         )
     return operation
 

@@ -13,7 +13,7 @@ import math
 from django.db import transaction
 from django.utils import timezone
 
-from agents.models import Agent, AgentVersion, ConversationSource
+from agents.models import Agent, ConversationSource
 from agents.runtime.compile import compile_saved, compile_working_copy
 from agents.runtime.session import Session
 from agents.services.conversations import conversation_record, conversation_start
@@ -26,36 +26,19 @@ from lifecycle.operations import (
     operation_finish,
     operation_handler,
     operation_progress,
-    operation_start,
 )
 
 from ..evaluators import defect_rates, judge_case, score_case
 from ..expectations import failures
 from ..gateway import run_here
 from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
+from .evaluation import evaluated_version, evaluation_start
 from .judge import judge_settings_of
 
 __test__ = False  # named test_*, but not a test module: pytest collects nothing here
 
 KIND = "agent.test_run"
 DRAFT = "draft"
-
-
-def _version(agent: Agent, version) -> int | None:
-    """The version number to run (None: the working copy), or 400."""
-    if version == DRAFT:
-        return None
-    if version is None:
-        if not agent.version:
-            raise Invalid(
-                fields={"version": ["This agent has no saved version yet: save one, or run the draft."]}
-            )
-        return agent.version
-    if isinstance(version, bool) or not isinstance(version, int):
-        raise Invalid(fields={"version": ['A saved version number, or "draft".']})
-    if not AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=version).exists():
-        raise Invalid(fields={"version": [f"This agent has no version {version}."]})
-    return version
 
 
 def test_run_start(*, access: Access, agent: Agent, suite: TestSuite, version=None) -> Operation:
@@ -66,7 +49,7 @@ def test_run_start(*, access: Access, agent: Agent, suite: TestSuite, version=No
         raise Conflict("An archived agent cannot run tests.")
     if suite.org_id != agent.org_id or suite.lineage_id != agent.lineage_id or suite.archived_at is not None:
         raise Invalid(fields={"suite": ["Choose a suite of this agent's lineage."]})
-    number = _version(agent, version)
+    number = evaluated_version(agent, version)
     if not TestCase.objects.for_org(agent.org_id).filter(suite=suite).exists():
         raise Invalid(fields={"suite": ["This suite has no cases yet."]})
     with transaction.atomic():
@@ -78,23 +61,14 @@ def test_run_start(*, access: Access, agent: Agent, suite: TestSuite, version=No
             suite=suite,
             created_by=access.user if getattr(access.user, "is_authenticated", False) else None,
         )
-        operation = operation_start(
-            org=access.org,
-            actor=access.user,
+        operation = evaluation_start(
+            access=access,
+            agent=agent,
+            run=run,
             kind=KIND,
             params={"run": str(run.pk), "agent": str(agent.pk), "suite": str(suite.pk), "version": number},
-            stage=agent.stage,
-            target=agent,
-        )
-        # The run exists from the start: clients follow it by `result.run` at once.
-        Operation.objects.for_org(agent.org_id).filter(pk=operation.pk).update(result={"run": str(run.pk)})
-        operation.result = {"run": str(run.pk)}
-        TestRun.objects.for_org(agent.org_id).filter(pk=run.pk).update(operation=operation)
-        audit_record(
-            org=access.org,
-            actor=access.user,
+            result_key="run",
             action="agent.test_run.start",
-            target=agent,
             changes={"suite": str(suite.pk), "version": number, "run": str(run.pk)},
         )
     return operation
