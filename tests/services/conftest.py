@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -186,3 +187,30 @@ def asgi_server(services_env, broker):
     proc, base = start_asgi(services_env)
     yield base
     proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _server_writes_settle(request):
+    """Before a transactional test's flush, wait until the server and worker are quiet.
+
+    A test may end the moment it has its answer while the ASGI server still writes the
+    conversation's last turns (or a worker finishes a task): the flush's TRUNCATE then
+    deadlocks with those writes, and the next test starts on a database that was not
+    emptied. Requesting the database helper here makes this teardown run before its flush.
+    """
+    if request.node.get_closest_marker("django_db") is None:
+        yield
+        return
+    request.getfixturevalue("_django_db_helper")
+    yield
+    busy_sql = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state IN ('active', 'idle in transaction')"
+    )
+    deadline, quiet = time.monotonic() + 15, 0
+    while quiet < 2 and time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(busy_sql)
+            busy = cursor.fetchone()[0]
+        quiet = quiet + 1 if busy == 0 else 0
+        time.sleep(0.2)
