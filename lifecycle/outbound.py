@@ -4,6 +4,11 @@ Such a URL may not reach loopback, private, link-local or otherwise non-public a
 unless its host is in LIFECYCLE_OUTBOUND_ALLOWED_HOSTS (tests and `make run` allow
 127.0.0.1 for their own servers). The check runs after DNS resolution, so a public name
 pointing at 10.0.0.1 is refused too. Every outbound call goes through here.
+
+`pinned_client` / `apinned_client` then connect to the very address that was checked:
+the name is resolved once, and the connection goes to that IP while the Host header and
+TLS (SNI and certificate) still use the name. A DNS answer that changes between the check
+and the connection (DNS rebinding) cannot steer the request to a private address.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+import httpcore
+import httpx
 from django.conf import settings
 
 from .errors import DomainError
@@ -96,3 +103,98 @@ async def acheck_url(url: str) -> None:
     except socket.gaierror as exc:
         raise OutboundRefused(f"Cannot resolve {host}.") from exc
     _check_addresses(host, infos)
+
+
+def _first_address(host: str, infos) -> str:
+    if not infos:
+        raise OutboundRefused(f"Cannot resolve {host}.")
+    return infos[0][4][0].split("%", 1)[0]
+
+
+def resolve_checked(url: str) -> tuple[str, str]:
+    """(host, address): the URL's host and the one address it is checked to resolve to."""
+    host, port = _parts(url)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OutboundRefused(f"Cannot resolve {host}.") from exc
+    if not _allowed(host):
+        _check_addresses(host, infos)
+    return host, _first_address(host, infos)
+
+
+async def aresolve_checked(url: str) -> tuple[str, str]:
+    host, port = _parts(url)
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OutboundRefused(f"Cannot resolve {host}.") from exc
+    if not _allowed(host):
+        _check_addresses(host, infos)
+    return host, _first_address(host, infos)
+
+
+def _pinned(host: str, requested: str, address: str) -> str:
+    # Another host (a redirect, a URL built later) was never checked: refuse it.
+    if requested.lower().strip("[]") != host.strip("[]"):
+        raise httpcore.ConnectError(f"{requested} is not the checked host {host}.")
+    return address
+
+
+class _PinnedBackend(httpcore.SyncBackend):
+    def __init__(self, host: str, address: str):
+        self.host, self.address = host, address
+
+    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = _pinned(self.host, host, self.address)
+        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(self, *args, **kwargs):
+        raise httpcore.ConnectError("Unix sockets are not reachable from here.")
+
+
+class _APinnedBackend(httpcore.AnyIOBackend):
+    def __init__(self, host: str, address: str):
+        self.host, self.address = host, address
+
+    async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+        address = _pinned(self.host, host, self.address)
+        return await super().connect_tcp(address, port, timeout, local_address, socket_options)
+
+    async def connect_unix_socket(self, *args, **kwargs):
+        raise httpcore.ConnectError("Unix sockets are not reachable from here.")
+
+
+class _PinnedTransport(httpx.HTTPTransport):
+    def __init__(self, host: str, address: str):
+        # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name itself.
+        super().__init__(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=_PinnedBackend(host, address),
+        )
+
+
+class _APinnedTransport(httpx.AsyncHTTPTransport):
+    def __init__(self, host: str, address: str):
+        super().__init__(trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=False),
+            network_backend=_APinnedBackend(host, address),
+        )
+
+
+def pinned_client(url: str, **kwargs) -> httpx.Client:
+    """An httpx client that may only reach `url`'s host, at the address that was checked.
+    Raises OutboundRefused as check_url does. Redirects are not followed."""
+    host, address = resolve_checked(url)
+    return httpx.Client(
+        transport=_PinnedTransport(host, address), follow_redirects=False, trust_env=False, **kwargs
+    )
+
+
+async def apinned_client(url: str, **kwargs) -> httpx.AsyncClient:
+    host, address = await aresolve_checked(url)
+    return httpx.AsyncClient(
+        transport=_APinnedTransport(host, address), follow_redirects=False, trust_env=False, **kwargs
+    )

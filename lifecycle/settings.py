@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "accounts",
     "agents",
     "rollouts",
+    "webhooks",
 ]
 
 # The innermost middleware is sync-only on purpose: Django then runs the whole chain and
@@ -212,7 +213,23 @@ CELERY_BEAT_SCHEDULE = {
         "task": "lifecycle.purge_idempotency_keys",
         "schedule": 3600.0,
     },
+    # Webhook deliveries whose message never left (a crash between commit and enqueue)
+    # or was lost: the outbox's "no event lost" guarantee.
+    "webhooks-sweep": {
+        "task": "webhooks.sweep",
+        "schedule": float(env_int("WEBHOOK_SWEEP_SECONDS", 30)),
+    },
 }
+
+# --- Webhooks -------------------------------------------------------------------------
+# Failed attempt n is retried after BASE * 2**(n-1) seconds, up to MAX_ATTEMPTS attempts.
+WEBHOOK_RETRY_BASE_SECONDS = float(env("WEBHOOK_RETRY_BASE_SECONDS", "5"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
+# The sweep re-sends a pending delivery this long past its due time.
+WEBHOOK_SWEEP_GRACE_SECONDS = env_int("WEBHOOK_SWEEP_GRACE_SECONDS", 60)
+# Where people reach this site: links in Slack messages are built on it.
+PUBLIC_URL = env("LIFECYCLE_PUBLIC_URL", "http://localhost:8000")
 
 # --- Auth -----------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

@@ -27,6 +27,7 @@ class Recorder:
                     "path": self.path,
                     "headers": dict(self.headers),
                     "body": json.loads(raw or b"null"),
+                    "raw": raw,
                 }
                 recorder.requests.append(request)
                 status, body, delay = recorder.handle(recorder, request)
