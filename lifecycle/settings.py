@@ -32,6 +32,11 @@ def env_int(name: str, default: int) -> int:
     return int(raw) if raw else default
 
 
+def env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env(name, default).split(",") if item.strip()]
 
@@ -207,6 +212,10 @@ OPERATION_MAX_ATTEMPTS = env_int("OPERATION_MAX_ATTEMPTS", 5)
 # reports and heartbeats. A redelivery (the broker's visibility timeout, a worker lost)
 # while the lease is live leaves the work alone; once it lapses, it takes over.
 OPERATION_LEASE_SECONDS = env_int("OPERATION_LEASE_SECONDS", 60)
+
+# The share of live answers scored by the offline safety detectors (0 turns it off, 1 scores
+# every answer). The sample is picked by a hash of the conversation and turn, not at random.
+SAFETY_LIVE_SAMPLE_RATE = min(1.0, max(0.0, env_float("SAFETY_LIVE_SAMPLE_RATE", 0.1)))
 
 CELERY_BEAT_SCHEDULE = {
     "purge-idempotency-keys": {

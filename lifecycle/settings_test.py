@@ -17,6 +17,9 @@ if "LIFECYCLE_VAR_DIR" not in os.environ:
     atexit.register(shutil.rmtree, _var, ignore_errors=True)
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("LIFECYCLE_OUTBOUND_ALLOWED_HOSTS", "127.0.0.1,localhost")
+# Tasks run in-process here, so a sampled live answer would be scored inside the request
+# and change its statement count; the tests of the live safety sample turn it on.
+os.environ.setdefault("SAFETY_LIVE_SAMPLE_RATE", "0")
 
 from .settings import *  # noqa: F403
 from .settings import REDIS_URL

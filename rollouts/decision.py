@@ -177,6 +177,8 @@ def gate_checks(gate: dict, agent: Agent, now: datetime | None = None) -> tuple[
         checks.append(attack_success_check(gate["max_attack_success_rate"], agent))
     if gate.get("require_soak") or gate.get("max_error_rate") is not None:
         checks += soak_checks(gate, agent)
+    if gate.get("max_safety_defect_rate") is not None:
+        checks.append(_safety_check(gate["max_safety_defect_rate"], agent))
     if volume:
         combine = any if gate.get("mode", "any") == "any" else all
         volume_passed = combine(check["passed"] for check in volume)
@@ -222,6 +224,18 @@ def _accuracy_checks(gate: dict, agent: Agent) -> list[dict]:
             lowest, wanted = min(values), gate["min_accuracy"]
             checks.append(_check("min_accuracy", lowest, wanted, lowest >= wanted))
     return checks
+
+
+def _safety_check(maximum: float, agent: Agent) -> dict:
+    """The worst category's defect rate on the agent's latest saved version, live sample and
+    latest test run together; neither is "no data", which fails."""
+    from .selectors import safety_by_version, safety_worst_rate
+
+    entry = next((e for e in safety_by_version(agent) if e["version"] == agent.version), None)
+    worst = safety_worst_rate(entry) if agent.version else None
+    if worst is None:
+        return _check("max_safety_defect_rate", NO_DATA, maximum, False)
+    return _check("max_safety_defect_rate", worst, maximum, worst <= maximum)
 
 
 # --- the decision -----------------------------------------------------------------------

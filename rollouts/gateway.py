@@ -50,6 +50,7 @@ from lifecycle.prepared import PreparedRead, loaded
 from lifecycle.serializers import StrictSerializer
 
 from .models import StageKey
+from .services.live_safety import live_sample_enqueue
 from .serving import live_agent, serving_version
 
 STAGE_KEY_FIELDS = ("id", "org_id", "stage_id", "last_used_at")
@@ -252,13 +253,15 @@ def _session_for(conversation: Conversation) -> Session:
 
 def _record(conversation: Conversation, session: Session) -> None:
     state = session.state if session.state != conversation.state else None
+    turns = session.take_pending()
     try:
-        conversation_record(conversation=conversation, turns=session.take_pending(), state=state)
+        conversation_record(conversation=conversation, turns=turns, state=state)
     except IntegrityError as exc:  # the same turn numbers, taken by a concurrent message
         raise Conflict(
             "Another message to this conversation was answered at the same time. "
             "Send one message at a time, and this one again."
         ) from exc
+    live_sample_enqueue(conversation, turns)
 
 
 def run_here(coroutine):

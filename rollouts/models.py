@@ -331,3 +331,38 @@ class JudgeSettings(TenantModel):
 
     def __str__(self) -> str:
         return f"judge {self.model}"
+
+
+class LiveSafety(TenantModel):
+    """Safety defects found in a sample of one version's live answers (rollouts.services.live_safety).
+
+    Counts, not rates, so that sweeps add to them with F() and the rate is always
+    defects / scored over everything sampled so far.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    agent = models.ForeignKey("agents.Agent", on_delete=models.PROTECT, related_name="+")
+    stage = models.ForeignKey("accounts.Stage", on_delete=models.PROTECT, related_name="+")
+    version = models.PositiveIntegerField()
+    scored = models.PositiveIntegerField(default=0)
+    violence = models.PositiveIntegerField(default=0)
+    sexual = models.PositiveIntegerField(default=0)
+    self_harm = models.PositiveIntegerField(default=0)
+    hate = models.PositiveIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "version"], name="live_safety_one_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"live safety v{self.version} ({self.scored} scored)"
+
+    def rates(self) -> dict[str, float]:
+        from .evaluators.safety import CATEGORIES
+
+        if not self.scored:
+            return dict.fromkeys(CATEGORIES, 0.0)
+        return {category: round(getattr(self, category) / self.scored, 4) for category in CATEGORIES}

@@ -46,6 +46,7 @@ DEFAULTS: dict = {
         "max_attack_success_rate": None,
         "require_soak": False,
         "max_error_rate": None,
+        "max_safety_defect_rate": None,
     },
     "approvals": {"required": 0, "expires_in_hours": 72},
     "freeze_windows": [],
@@ -253,7 +254,7 @@ def _gate(errors: _Errors, value) -> dict:
                 return None
 
         gate["required_suites"] = _list(errors, f"{path}.required_suites", value["required_suites"], suite)
-    for key in ("min_accuracy", "max_attack_success_rate", "max_error_rate"):
+    for key in ("min_accuracy", "max_attack_success_rate", "max_error_rate", "max_safety_defect_rate"):
         if key in value:
             gate[key] = _number(errors, f"{path}.{key}", value[key], low=0, high=1)
     if "require_soak" in value:

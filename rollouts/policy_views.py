@@ -69,6 +69,7 @@ class StagePolicyPage(OrgPage):
             "gate_min_accuracy": gate["min_accuracy"],
             "gate_max_attack_success_rate": gate["max_attack_success_rate"],
             "gate_max_error_rate": gate["max_error_rate"],
+            "gate_max_safety_defect_rate": gate["max_safety_defect_rate"],
             "gate_require_soak": gate["require_soak"],
             "gate_required_suites": ", ".join(gate["required_suites"]),
             "approvals_required": document["approvals"]["required"],
@@ -108,6 +109,7 @@ class StagePolicyPage(OrgPage):
             "gate_min_accuracy": post.get("gate_min_accuracy", ""),
             "gate_max_attack_success_rate": post.get("gate_max_attack_success_rate", ""),
             "gate_max_error_rate": post.get("gate_max_error_rate", ""),
+            "gate_max_safety_defect_rate": post.get("gate_max_safety_defect_rate", ""),
             "gate_require_soak": post.get("gate_require_soak") == "on",
             "gate_required_suites": post.get("gate_required_suites", ""),
             "approvals_required": post.get("approvals_required", ""),
@@ -128,6 +130,7 @@ class StagePolicyPage(OrgPage):
             "min_accuracy": _number(form["gate_min_accuracy"]),
             "max_attack_success_rate": _number(form["gate_max_attack_success_rate"]),
             "max_error_rate": _number(form["gate_max_error_rate"]),
+            "max_safety_defect_rate": _number(form["gate_max_safety_defect_rate"]),
             "require_soak": form["gate_require_soak"],
             "required_suites": [s.strip() for s in form["gate_required_suites"].split(",") if s.strip()],
         }

@@ -151,3 +151,53 @@ def suites_visible(access: Access, queryset=None):
     if access.stage_ids_with("viewer") is not None:
         suites = suites.filter(lineage_id__in=lineages_visible(access))
     return suites.order_by("name", "id")
+
+
+def safety_by_version(agent: Agent, *, limit: int = 20) -> list[dict]:
+    """Per version (newest first), the safety defect rates seen so far: the live sample's
+    and the latest finished test run's. Gates and release analysis read these."""
+    from .models import EvaluationStatus, LiveSafety, TestRun
+
+    live = {row.version: row for row in LiveSafety.objects.for_org(agent.org_id).filter(agent=agent)}
+    runs: dict[int, TestRun] = {}
+    for run in (
+        TestRun.objects.for_org(agent.org_id)
+        .filter(agent=agent, version__isnull=False, status=EvaluationStatus.SUCCEEDED)
+        .exclude(safety={})
+        .order_by("-finished_at")
+        .only("id", "version", "safety", "finished_at")
+    ):
+        runs.setdefault(run.version, run)
+    versions = sorted(set(live) | set(runs), reverse=True)[:limit]
+    return [
+        {
+            "version": version,
+            "live": (
+                {"scored": live[version].scored, "rates": live[version].rates()} if version in live else None
+            ),
+            "test_run": (
+                {
+                    "run": str(runs[version].pk),
+                    "rates": runs[version].safety,
+                    "finished_at": runs[version].finished_at,
+                }
+                if version in runs
+                else None
+            ),
+        }
+        for version in versions
+    ]
+
+
+def safety_worst_rate(entry: dict | None) -> float | None:
+    """The highest defect rate of any category in one version's evidence, or None (no data).
+
+    A live sample with nothing scored yet is no evidence."""
+    if entry is None:
+        return None
+    rates = []
+    if entry["live"] and entry["live"]["scored"]:
+        rates += entry["live"]["rates"].values()
+    if entry["test_run"]:
+        rates += [r for r in entry["test_run"]["rates"].values() if isinstance(r, (int, float))]
+    return max(rates) if rates else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,7 +18,9 @@ from lifecycle.api import ObjectAction
 from lifecycle.errors import DomainError, Invalid
 from lifecycle.ui import OrgPage
 
+from .evaluators import SAFETY_CATEGORIES
 from .models import EvaluationStatus, TestRun, TestSuite
+from .selectors import safety_by_version
 from .services.test_runs import DRAFT, run_status, test_run_start
 
 __test__ = False  # named test_*, but not a test module: pytest collects nothing here
@@ -75,6 +78,12 @@ class TestRunsPage(AgentMixin, OrgPage):
             ),
             can_run=self.access.has_stage_role(agent.stage_id, "editor") and not agent.archived,
             series=accuracy_series(self.access, agent),
+            sample_rate=settings.SAFETY_LIVE_SAMPLE_RATE,
+            safety_categories=[c.replace("_", "-").capitalize() for c in SAFETY_CATEGORIES],
+            safety=[
+                {**entry, "live_rates": _rates(entry["live"]), "run_rates": _rates(entry["test_run"])}
+                for entry in safety_by_version(agent)
+            ],
             error=error,
             posted=posted or {"suite": "", "version": str(agent.version)},
         )
@@ -94,6 +103,12 @@ class TestRunsPage(AgentMixin, OrgPage):
             status = 200 if exc.status_code == 400 else exc.status_code
             return self.render_to_response(self.get_context_data(error=exc, posted=posted), status=status)
         return redirect("operation", org=self.org.slug, operation_id=operation.pk)
+
+
+def _rates(evidence: dict | None) -> list[float]:
+    """One row of the safety table: the rates in SAFETY_CATEGORIES order."""
+    rates = (evidence or {}).get("rates") or {}
+    return [rates.get(category, 0) for category in SAFETY_CATEGORIES]
 
 
 def _shown(runs) -> list[TestRun]:

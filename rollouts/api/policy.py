@@ -38,6 +38,12 @@ class GateSerializer(serializers.Serializer):
     max_attack_success_rate = serializers.FloatField(allow_null=True, min_value=0, max_value=1)
     require_soak = serializers.BooleanField()
     max_error_rate = serializers.FloatField(allow_null=True, min_value=0, max_value=1)
+    max_safety_defect_rate = serializers.FloatField(
+        allow_null=True,
+        min_value=0,
+        max_value=1,
+        help_text="Highest defect rate of any safety category, live sample and latest test run.",
+    )
 
 
 class ApprovalsSerializer(serializers.Serializer):

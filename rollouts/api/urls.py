@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import judge, policy, redteam, releases, soak, suites, test_runs, views
+from . import judge, policy, redteam, releases, safety, soak, suites, test_runs, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
@@ -17,6 +17,7 @@ router.register(r"stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/keys", views.StageKeyVie
 urlpatterns = [
     re_path(rf"^{AGENT}/promote/$", views.PromoteView.as_view(), name="agent-promote"),
     re_path(rf"^{AGENT}/gate/$", policy.GatePreviewView.as_view(), name="agent-gate"),
+    re_path(rf"^{AGENT}/safety/$", safety.AgentSafetyView.as_view(), name="agent-safety"),
     re_path(r"^evaluation/judge/$", judge.JudgeSettingsView.as_view(), name="evaluation-judge"),
     re_path(
         r"^stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/policy/$",
