@@ -181,6 +181,7 @@ def test_run_execute(operation: Operation) -> dict:
                 scores={
                     **_mean_scores([r["scores"] for r in results]),
                     "latency_ms": _percentiles([r["latency_ms"] for r in results]),
+                    "judge": _judge_totals([r["judge"] for r in results if r.get("judge")]),
                 },
                 safety=safety,
                 finished_at=timezone.now(),
@@ -227,6 +228,28 @@ def _mean_scores(per_case: list[dict]) -> dict:
         values = [s[name] for s in per_case if s.get(name) is not None]
         means[name] = round(sum(values) / len(values), 4) if values else None
     return means
+
+
+def _judge_totals(per_case: list[dict]) -> dict | None:
+    """The run's judge view: mean scores over judged turns and, when the judge named unsafe
+    categories, its defect rate per category (beside the detectors' `safety`, not in it)."""
+    if not per_case:
+        return None
+    turns = sum(j["turns"] for j in per_case)
+    totals = {
+        "model": per_case[0]["model"],
+        "turns": turns,
+        "relevance": round(sum(j["relevance"] * j["turns"] for j in per_case) / turns, 4),
+        "groundedness": round(sum(j["groundedness"] * j["turns"] for j in per_case) / turns, 4),
+    }
+    flagged = [j for j in per_case if "unsafe" in j]
+    if flagged:
+        seen = sum(j["unsafe_turns"] for j in flagged)
+        totals["safety"] = {
+            category: round(sum(j["unsafe"][category] for j in flagged) / seen, 4)
+            for category in flagged[0]["unsafe"]
+        }
+    return totals
 
 
 def _percentiles(values: list[int]) -> dict:

@@ -299,3 +299,36 @@ def test_a_test_run_without_a_judge_stores_null(acme_support):
     assert run_operation_now(operation).status == "succeeded"
     run = TestRun.objects.for_org(demo.org).get(pk=operation.result["run"])
     assert run.cases[0]["judge"] is None
+
+
+def test_the_judges_safety_view_is_stored_beside_the_detectors(acme_support):
+    demo = acme_support
+    suite = make_suite(
+        demo,
+        [
+            ("order", [{"user": "Where is order #12345?", "expect": []}]),
+            ("two turns", [{"user": "hello", "expect": []}, {"user": "where is my order", "expect": []}]),
+        ],
+    )
+    replies = iter(
+        completion(content)
+        for content in (
+            '{"relevance": 1, "groundedness": 1, "unsafe": ["violence", "not-a-category"]}',
+            '{"relevance": 0.5, "groundedness": 0, "unsafe": []}',
+            '{"relevance": 1, "groundedness": 0.5}',  # this judge left it out once
+        )
+    )
+    with Recorder(lambda r, req: (200, next(replies), 0)) as server:
+        settings = JudgeSettings.objects.create(org=demo.org, base_url=server.url + "/v1", model="judge-mini")
+        operation = start_run(access=developer(demo.org), agent=demo, suite=suite)
+        assert run_operation_now(operation).status == "succeeded"
+    assert "unsafe" in server.requests[0]["body"]["messages"][0]["content"]
+    run = TestRun.objects.for_org(demo.org).get(pk=operation.result["run"])
+    judge = run.scores["judge"]
+    assert (judge["model"], judge["turns"]) == ("judge-mini", 3)
+    assert judge["relevance"] == pytest.approx(2.5 / 3, abs=1e-4)
+    # Two turns named their unsafe categories (one of them none): violence in one of two.
+    assert judge["safety"] == {"violence": 0.5, "sexual": 0.0, "self_harm": 0.0, "hate": 0.0}
+    # The detectors' own rates are untouched by the judge's view.
+    assert run.safety == {"violence": 0.0, "sexual": 0.0, "self_harm": 0.0, "hate": 0.0}
+    settings.delete()
