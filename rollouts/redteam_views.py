@@ -18,7 +18,8 @@ from .models import EvaluationStatus, RedTeamRun
 from .redteam import CATEGORIES
 from .redteam.gate import latest_redteam_run
 from .redteam.strategies import STRATEGIES
-from .services.redteam import DRAFT, redteam_start
+from .services.evaluation import DRAFT
+from .services.redteam import redteam_start
 
 HISTORY = 20
 FINDINGS = 50

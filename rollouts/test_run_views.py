@@ -21,7 +21,8 @@ from lifecycle.ui import OrgPage
 from .evaluators import SAFETY_CATEGORIES
 from .models import EvaluationStatus, TestRun, TestSuite
 from .selectors import safety_by_version
-from .services.test_runs import DRAFT, run_status, test_run_start
+from .services.evaluation import DRAFT
+from .services.test_runs import run_status, test_run_start
 
 __test__ = False  # named test_*, but not a test module: pytest collects nothing here
 

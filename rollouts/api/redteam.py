@@ -1,6 +1,6 @@
 """Red-team runs of one agent: POST/GET /api/v1/orgs/{org}/agents/{id}/red-team/ and …/{rid}/."""
 
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -12,7 +12,8 @@ from lifecycle.serializers import StrictSerializer, UserRefSerializer
 from ..models import EvaluationStatus, RedTeamRun
 from ..redteam import CATEGORIES
 from ..redteam.strategies import STRATEGIES
-from ..services.redteam import DRAFT, redteam_start
+from ..services.redteam import redteam_start
+from .fields import VersionField
 
 
 class TableRowSerializer(serializers.Serializer):
@@ -51,21 +52,6 @@ class RedTeamRunSerializer(serializers.Serializer):
     finished_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
 
-@extend_schema_field({"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": [DRAFT]}]})
-class VersionField(serializers.Field):
-    """A saved version number, or "draft" for the working copy."""
-
-    def to_internal_value(self, data):
-        if data == DRAFT:
-            return DRAFT
-        if isinstance(data, bool) or not isinstance(data, int) or data < 1:
-            raise serializers.ValidationError('A saved version number, or "draft".')
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
 class RedTeamCreateSerializer(StrictSerializer):
     categories = serializers.ListField(
         child=serializers.ChoiceField(choices=CATEGORIES), min_length=1, max_length=len(CATEGORIES),
@@ -73,9 +59,7 @@ class RedTeamCreateSerializer(StrictSerializer):
     strategies = serializers.ListField(
         child=serializers.ChoiceField(choices=STRATEGIES), min_length=1, max_length=len(STRATEGIES),
     )  # fmt: skip
-    version = VersionField(
-        required=False, default=None, help_text='A saved version (default: the latest), or "draft".'
-    )
+    version = VersionField()
 
     class Meta:
         output = RedTeamRunSerializer

@@ -11,6 +11,7 @@ from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 from ..models import EvaluationStatus, SoakTest
 from ..services.soak import MAX_CONCURRENCY, MAX_EXECUTIONS, soak_start, soak_status
+from .fields import VersionField
 
 
 class SoakLatencySerializer(serializers.Serializer):
@@ -68,11 +69,7 @@ class SoakTestCreateSerializer(StrictSerializer):
     suite = serializers.UUIDField(
         required=False, allow_null=True, default=None, help_text="Script the executions with its cases."
     )
-    version = serializers.JSONField(
-        required=False,
-        default=None,
-        help_text='A saved version number, or "draft" for the working copy; default the latest saved.',
-    )
+    version = VersionField()
 
     class Meta:
         output = OperationAcceptedSerializer

@@ -13,7 +13,8 @@ from lifecycle.errors import Invalid
 from lifecycle.serializers import StrictSerializer, UserRefSerializer
 
 from ..models import EvaluationStatus, TestRun, TestSuite
-from ..services.test_runs import DRAFT, run_status, test_run_start
+from ..services.test_runs import run_status, test_run_start
+from .fields import VersionField
 
 __test__ = False  # named test_*, but not a test module: pytest collects nothing here
 
@@ -64,28 +65,9 @@ class TestRunSerializer(serializers.Serializer):
         return run_status(run)
 
 
-@extend_schema_field(
-    {"oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "enum": [DRAFT]}], "nullable": True}
-)
-class VersionField(serializers.Field):
-    """A saved version number, or "draft" for the working copy."""
-
-    def to_internal_value(self, data):
-        if data == DRAFT:
-            return DRAFT
-        if isinstance(data, bool) or not isinstance(data, int) or data < 1:
-            raise serializers.ValidationError('A saved version number, or "draft".')
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
 class TestRunCreateSerializer(StrictSerializer):
     suite = serializers.UUIDField()
-    version = VersionField(
-        required=False, default=None, help_text='A saved version (default: the latest), or "draft".'
-    )
+    version = VersionField()
 
     class Meta:
         output = TestRunSerializer

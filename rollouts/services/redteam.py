@@ -37,7 +37,6 @@ from ..redteam.strategies import STRATEGIES, turns
 from .evaluation import evaluated_version, evaluation_start
 
 KIND = "agent.red_team"
-DRAFT = "draft"
 MAX_TEXT = 2000  # characters of a prompt or answer kept in a finding
 
 

@@ -38,7 +38,6 @@ from .judge import judge_settings_of
 __test__ = False  # named test_*, but not a test module: pytest collects nothing here
 
 KIND = "agent.test_run"
-DRAFT = "draft"
 
 
 def test_run_start(*, access: Access, agent: Agent, suite: TestSuite, version=None) -> Operation:
