@@ -12,6 +12,7 @@ import sys
 
 from django.db import models
 from django.db.models.options import Options
+from django.db.models.sql import Query
 from django.db.models.signals import class_prepared
 
 
@@ -19,8 +20,42 @@ class UnscopedQueryError(RuntimeError):
     """A tenant model was queried without an org."""
 
 
+class TenantQuery(Query):
+    """A tenant queryset's SQL, which carries whether its queryset was scoped.
+
+    `Subquery(qs)`, `Exists(qs)` and `OuterRef` lookups take `qs.query` and compile it
+    inside another statement, past every queryset method that checks the scope; a query
+    compiles as part of another one only through `as_sql`, so the check is here.
+    """
+
+    org_scoped = False
+
+    def as_sql(self, compiler, connection):
+        if not self.org_scoped:
+            raise UnscopedQueryError(
+                f"{self.model.__name__} used in a subquery without an org. Use "
+                f"{self.model.__name__}.objects.for_org(org) inside Subquery()/Exists() too."
+            )
+        return super().as_sql(compiler, connection)
+
+
 class TenantQuerySet(models.QuerySet):
     _org_scoped = False
+
+    def __init__(self, model=None, query=None, using=None, hints=None):
+        super().__init__(model, query or TenantQuery(model), using, hints)
+
+    # The query leaves the queryset through this property (Subquery reads it directly):
+    # it takes the queryset's scope with it.
+    @property
+    def query(self):
+        query = models.QuerySet.query.fget(self)
+        query.org_scoped = self._org_scoped
+        return query
+
+    @query.setter
+    def query(self, value):
+        models.QuerySet.query.fset(self, value)
 
     def _clone(self):
         clone = super()._clone()

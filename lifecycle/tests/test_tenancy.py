@@ -159,3 +159,25 @@ def test_django_still_follows_known_rows_through_the_base_manager(world):
     membership = Membership.objects.for_org(world.acme).get(user=world.users["tester"])
     membership.delete()  # cascades to its stage roles
     assert not StageRole.objects.for_org(world.acme).filter(membership_id=membership.pk).exists()
+
+
+def test_subquery_and_exists_of_an_unscoped_queryset_are_refused(world):
+    from django.db.models import Exists, OuterRef, Subquery
+
+    scoped = Stage.objects.for_org(world.acme)
+    # Django reads `qs.query` straight into these expressions, past every queryset check.
+    for expression in (
+        Subquery(Stage.objects.filter(org_id=OuterRef("org_id")).values("slug")[:1]),
+        Exists(Stage.objects.filter(position__gt=OuterRef("position"))),
+        Subquery(StageRole.objects.filter(stage_id=OuterRef("pk")).values("role")[:1]),
+    ):
+        with pytest.raises(UnscopedQueryError):
+            list(scoped.annotate(other=expression))
+    with pytest.raises(UnscopedQueryError):
+        list(scoped.filter(Exists(Stage.objects.filter(pk=OuterRef("pk")))))
+    # Scoped inside as well: allowed, and it reads the same org's rows only.
+    later = Exists(Stage.objects.for_org(world.acme).filter(position__gt=OuterRef("position")))
+    last = Subquery(Stage.objects.for_org(world.acme).order_by("-position").values("slug")[:1])
+    rows = {s.slug: (s.has_later, s.last) for s in scoped.annotate(has_later=later, last=last)}
+    assert rows["production"] == (False, "production")
+    assert rows["development"] == (True, "production")
