@@ -10,6 +10,7 @@ from lifecycle.endpoints import AuditViewSet, OperationViewSet
 from lifecycle.errors import api_not_found
 from rollouts.api import gateway_urls
 from rollouts.api import urls as rollouts_urls
+from webhooks import urls as webhooks_urls
 
 app_name = "api"
 
@@ -24,6 +25,7 @@ org_patterns = [
     *org_router.urls,
     *agents_urls.urlpatterns,
     *rollouts_urls.urlpatterns,
+    *webhooks_urls.urlpatterns,
 ]
 
 urlpatterns = [
