@@ -14,9 +14,8 @@ from .events import EVENTS
 from .models import Delivery, Webhook
 from .services import webhooks as svc
 
-EVENTS_HELP = (
-    'Event names or patterns: exact names, "<group>.*" or "*". Known events: '
-    + ", ".join(e for e in EVENTS if e != "ping")
+EVENTS_HELP = 'Event names or patterns: exact names, "<group>.*" or "*". Known events: ' + ", ".join(
+    e for e in EVENTS if e != "ping"
 )
 
 
