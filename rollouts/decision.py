@@ -14,7 +14,7 @@ to promote, pull and release, the kinds that run as operations.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,9 @@ class Decision:
     gate_passed: bool = True
     approvals_required: int = 0
     stage_name: str = ""  # for messages: people know stages by their names
+    # For the gate.failed event (webhooks): whose agent, under which name.
+    org: object = field(default=None, compare=False, repr=False)
+    agent_name: str = ""
 
     @property
     def frozen(self) -> bool:
@@ -69,10 +72,33 @@ class Decision:
             )
         if not self.gate_passed:
             failing = ", ".join(check["name"] for check in self.checks if not check["passed"])
+            self._emit_gate_failed()
             raise GateFailed(
                 f"The gate of {self.stage_name or self.stage} failed: {failing}.",
                 details={"checks": [*self.checks]},
             )
+
+    def _emit_gate_failed(self) -> None:
+        """Tell webhooks a change was refused by the gate: a request refused here, or an
+        operation whose recheck failed. Outside the change's transaction (there is no
+        change), so the event is kept although the refusal raises."""
+        if self.org is None:
+            return
+        from webhooks.events import event_emit
+
+        event_emit(
+            org=self.org,
+            event="gate.failed",
+            data={
+                "kind": self.kind,
+                "agent": self.agent,
+                "agent_name": self.agent_name,
+                "stage": self.stage,
+                "target_stage": self.stage,
+                "gate_mode": self.gate_mode,
+                "failed_checks": [dict(c) for c in self.checks if not c["passed"]],
+            },
+        )
 
     def to_json(self) -> dict:
         return {
@@ -285,6 +311,8 @@ def change_decide(
         gate_mode=document["gate"].get("mode", "any"),
         gate_passed=passed,
         approvals_required=document["approvals"]["required"] if kind in APPROVAL_KINDS else 0,
+        org=access.org,
+        agent_name=agent.name,
     )
 
 

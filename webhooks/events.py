@@ -66,7 +66,8 @@ def matches(patterns, event: str) -> bool:
 
 
 def event_emit(*, org, event: str, data: dict) -> None:
-    """Record `event` for `org` in the caller's transaction; deliver it after commit.
+    """Record `event` for `org` (an Organization or its id) in the caller's transaction;
+    deliver it after commit.
 
     `data` should hold ids, names and stages, never secrets; anything secret-looking is
     masked anyway. An unknown event name is a programming error (ValueError).
@@ -82,10 +83,11 @@ def _emit(*, org, event: str, data: dict, webhooks=None):
     from .models import Delivery, OutboxEvent, Webhook
 
     # The caller's transaction when there is one (the usual case); its own otherwise.
+    org_id = getattr(org, "pk", org)
     with transaction.atomic():
-        row = OutboxEvent.objects.create(org=org, event=event, data=_clean(data))
+        row = OutboxEvent.objects.create(org_id=org_id, event=event, data=_clean(data))
         if webhooks is None:
-            candidates = Webhook.objects.for_org(org).filter(enabled=True)
+            candidates = Webhook.objects.for_org(org_id).filter(enabled=True).only("id", "events")
             webhooks = [hook for hook in candidates if matches(hook.events, event)]
         now = timezone.now()
         deliveries = [

@@ -3,6 +3,7 @@ settling of a parent once its children have ended."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from functools import partial
 
@@ -24,10 +25,15 @@ from .checkpoints import (
 )
 from .models import ACTIVE_STATUSES, WAITING_FOR_CHILDREN, Operation, OperationStatus
 
+logger = logging.getLogger(__name__)
+
 Handler = Callable[[Operation], "dict | None"]
 
 
 _HANDLERS: dict[str, Handler] = {}
+# kind -> functions called with (operation, error) inside operation_fail's transaction,
+# so what they write (an outbox event) commits with the failure or not at all.
+_FAILURE_HOOKS: dict[str, list[Callable]] = {}
 
 
 def operation_handler(kind: str):
@@ -37,6 +43,18 @@ def operation_handler(kind: str):
         if kind in _HANDLERS and _HANDLERS[kind] is not fn:
             raise RuntimeError(f"operation kind {kind!r} registered twice")
         _HANDLERS[kind] = fn
+        return fn
+
+    return register
+
+
+def operation_failure_hook(kind: str):
+    """Register a function told when an operation of `kind` fails."""
+
+    def register(fn: Callable) -> Callable:
+        hooks = _FAILURE_HOOKS.setdefault(kind, [])
+        if fn not in hooks:
+            hooks.append(fn)
         return fn
 
     return register
@@ -160,6 +178,12 @@ def operation_fail(operation: Operation, *, code: str, message: str, details=Non
         )
         # The parent's work was rolled back: its children have nothing left to serve.
         _cancel_children(operation, actor=None, reason="parent failed")
+        for hook in _FAILURE_HOOKS.get(operation.kind, ()):
+            try:
+                with transaction.atomic():  # a savepoint: a broken hook never undoes the failure
+                    hook(operation, error)
+            except Exception:
+                logger.exception("operation %s: failure hook %s raised", operation.pk, hook.__qualname__)
         _on_end(operation)
 
 

@@ -21,6 +21,7 @@ from lifecycle.audit import audit_record
 from lifecycle.errors import Conflict, Forbidden, Invalid
 
 from ..decision import change_decide, decision_record
+from ..events import backport_event
 from ..models import Backport, BackportStatus
 from .promotion import require_confirmation
 
@@ -150,6 +151,7 @@ def backport_propose(*, access: Access, agent: Agent, include, note: str = "") -
             target_repr=f"{agent.name}: {agent.stage.slug} → {target.stage.slug}",
             changes={"items": [{"kind": i["kind"], "name": i["name"], "change": i["change"]} for i in items]},
         )
+        backport_event("backport.proposed", backport, actor=access.user, note=note[:500])
     return backport
 
 
@@ -318,6 +320,7 @@ def backport_apply(
                 "decision": decision.to_json(),
             },
         )
+        backport_event("backport.applied", locked, actor=access.user, version=version.number)
     return locked
 
 
@@ -341,4 +344,5 @@ def backport_decline(*, access: Access, backport: Backport, note: str = "") -> B
             target=locked,
             changes={"note": note[:500]},
         )
+        backport_event("backport.declined", locked, actor=access.user, note=note[:500])
     return locked

@@ -23,6 +23,7 @@ from lifecycle.errors import Conflict, EditorsActive, Forbidden, Invalid
 from lifecycle.operations import (
     Operation,
     OperationStatus,
+    operation_failure_hook,
     operation_finish,
     operation_handler,
     operation_progress,
@@ -30,6 +31,7 @@ from lifecycle.operations import (
 )
 
 from ..decision import change_decide, change_recheck, decision_record
+from ..events import agent_event, operation_failed_event
 
 KIND = "agent.promote"
 
@@ -145,6 +147,15 @@ def agent_promote(
                 "decision": decision.to_json(),
             },
         )
+        agent_event(
+            "promotion.requested",
+            agent,
+            operation=operation,
+            actor=access.user,
+            from_stage=agent.stage.slug,
+            to_stage=target.slug,
+            status=status,
+        )
     return operation
 
 
@@ -221,5 +232,28 @@ def promote_run(operation: Operation) -> dict:
             "source_unsaved_changes": source.has_unsaved_changes,
             "url": f"/orgs/{clone.org.slug}/agents/{clone.pk}/",
         }
+        agent_event(
+            "promotion.succeeded",
+            clone,
+            operation=operation,
+            actor=promoter,
+            source_agent=str(source.pk),
+            from_stage=source.stage.slug,
+            to_stage=target_stage.slug,
+            version=version.number,
+        )
         operation_finish(operation, result=result)
     return result
+
+
+@operation_failure_hook(KIND)
+def promote_failed(operation: Operation, error: dict) -> None:
+    source = (
+        Agent.objects.for_org(operation.org_id)
+        .select_related("stage")
+        .get(pk=operation.params["source_agent"])
+    )
+    target_stage = Stage.objects.for_org(operation.org_id).get(pk=operation.params["target_stage"])
+    operation_failed_event(
+        "promotion.failed", source, operation, error, from_stage=source.stage.slug, to_stage=target_stage.slug
+    )

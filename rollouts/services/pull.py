@@ -36,6 +36,7 @@ from lifecycle.errors import Conflict, Forbidden, Invalid, NotFound
 from lifecycle.operations import (
     Operation,
     OperationStatus,
+    operation_failure_hook,
     operation_finish,
     operation_handler,
     operation_progress,
@@ -43,6 +44,7 @@ from lifecycle.operations import (
 )
 
 from ..decision import change_decide, change_recheck, decision_record
+from ..events import agent_event, operation_failed_event
 from .promotion import require_confirmation, require_no_editors
 
 KIND = "agent.pull"
@@ -298,5 +300,29 @@ def pull_run(operation: Operation) -> dict:
             "agent": str(target.pk),
             "url": f"/orgs/{target.org.slug}/agents/{target.pk}/",
         }
+        agent_event(
+            "pull.succeeded",
+            target,
+            operation=operation,
+            actor=operation.requested_by,
+            source_agent=str(source.pk),
+            from_stage=source.stage.slug,
+            to_stage=target.stage.slug,
+            version=version.number,
+            **summary,
+        )
         operation_finish(operation, result=result)
     return result
+
+
+@operation_failure_hook(KIND)
+def pull_failed(operation: Operation, error: dict) -> None:
+    target = Agent.objects.for_org(operation.org_id).select_related("stage").get(pk=operation.params["agent"])
+    source = (
+        Agent.objects.for_org(operation.org_id)
+        .select_related("stage")
+        .get(pk=operation.params["source_agent"])
+    )
+    operation_failed_event(
+        "pull.failed", target, operation, error, from_stage=source.stage.slug, to_stage=target.stage.slug
+    )

@@ -29,6 +29,7 @@ from lifecycle.operations import (
     operation_progress,
 )
 
+from ..events import agent_event
 from ..gateway import run_here
 from ..models import EvaluationStatus, RedTeamRun
 from ..redteam import CATEGORIES, attacks
@@ -230,6 +231,16 @@ def redteam_execute(operation: Operation) -> dict:
                 },
             )
             result = {"run": str(run.pk), "attacks": totals["attacks"], "successes": totals["successes"]}
+            agent_event(
+                "red_team.finished",
+                agent,
+                operation=operation,
+                actor=operation.requested_by,
+                status=EvaluationStatus.SUCCEEDED,
+                version=run.version,
+                attack_success_rate=totals["attack_success_rate"],
+                **result,
+            )
             operation_finish(operation, result=result)
     except OperationCancelled:
         # Attacks already run stay as conversations; the run says it was cut short.

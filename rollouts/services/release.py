@@ -32,6 +32,7 @@ from lifecycle.operations import (
 )
 
 from ..decision import change_decide, change_recheck, decision_record
+from ..events import agent_event
 from ..models import ACTIVE_RELEASE_STATUSES, Release, ReleaseStatus, ReleaseStrategy
 from ..policy import releases_required
 
@@ -203,6 +204,16 @@ def _release_direct(
         changes["decision"] = decision
     for action in ("release.created", "release.succeeded"):
         audit_record(org=agent.org, actor=actor, action=action, target=agent, changes=changes)
+    # A direct release starts and succeeds at once; both are told, as a gradual one will.
+    about = {
+        "release": str(release.pk),
+        "strategy": ReleaseStrategy.DIRECT,
+        "stable_version": release.stable_version,
+        "version": version,
+        "automatic": automatic,
+    }
+    for event in ("release.started", "release.succeeded"):
+        agent_event(event, locked, actor=actor, **about)
     return release
 
 

@@ -38,6 +38,7 @@ from lifecycle.operations import (
     operation_progress,
 )
 
+from ..events import agent_event
 from ..models import EvaluationStatus, SoakTest, TestSuite
 from ..policy import DURATION, duration_seconds
 from .evaluation import evaluated_version, evaluation_start
@@ -279,6 +280,16 @@ def soak_run(operation: Operation) -> dict:
                 action="agent.soak.finish",
                 target=agent,
                 changes={"soak": str(soak.pk), **summary},
+            )
+            agent_event(
+                "soak.finished",
+                agent,
+                operation=operation,
+                actor=operation.requested_by,
+                status=EvaluationStatus.SUCCEEDED,
+                soak=str(soak.pk),
+                version=soak.version,
+                **summary,
             )
             operation_finish(operation, result={"soak": str(soak.pk), **summary})
     except OperationCancelled:

@@ -29,6 +29,7 @@ from lifecycle.operations import (
 )
 
 from ..evaluators import defect_rates, judge_case, score_case
+from ..events import agent_event
 from ..expectations import failures
 from ..gateway import run_here
 from ..models import EvaluationStatus, TestCase, TestRun, TestSuite
@@ -193,6 +194,17 @@ def test_run_execute(operation: Operation) -> dict:
                 changes={"run": str(run.pk), "passed": passed, "failed": len(results) - passed},
             )
             result = {"run": str(run.pk), "passed": passed, "failed": len(results) - passed}
+            agent_event(
+                "test_run.finished",
+                agent,
+                operation=operation,
+                actor=operation.requested_by,
+                status=EvaluationStatus.SUCCEEDED,
+                suite=str(run.suite_id),
+                version=run.version,
+                accuracy=round(passed / len(results), 4) if results else None,
+                **result,
+            )
             operation_finish(operation, result=result)
     except OperationCancelled:  # asked for just as it finished: the results are rolled back
         _cancelled(org_id, run, results)
