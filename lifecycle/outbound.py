@@ -105,14 +105,15 @@ async def acheck_url(url: str) -> None:
     _check_addresses(host, infos)
 
 
-def _first_address(host: str, infos) -> str:
-    if not infos:
+def _addresses(host: str, infos) -> tuple[str, ...]:
+    found = tuple(dict.fromkeys(info[4][0].split("%", 1)[0] for info in infos))
+    if not found:
         raise OutboundRefused(f"Cannot resolve {host}.")
-    return infos[0][4][0].split("%", 1)[0]
+    return found
 
 
-def resolve_checked(url: str) -> tuple[str, str]:
-    """(host, address): the URL's host and the one address it is checked to resolve to."""
+def resolve_checked(url: str) -> tuple[str, tuple[str, ...]]:
+    """(host, addresses): the URL's host and the addresses it was checked to resolve to."""
     host, port = _parts(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -120,10 +121,10 @@ def resolve_checked(url: str) -> tuple[str, str]:
         raise OutboundRefused(f"Cannot resolve {host}.") from exc
     if not _allowed(host):
         _check_addresses(host, infos)
-    return host, _first_address(host, infos)
+    return host, _addresses(host, infos)
 
 
-async def aresolve_checked(url: str) -> tuple[str, str]:
+async def aresolve_checked(url: str) -> tuple[str, tuple[str, ...]]:
     host, port = _parts(url)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -131,70 +132,81 @@ async def aresolve_checked(url: str) -> tuple[str, str]:
         raise OutboundRefused(f"Cannot resolve {host}.") from exc
     if not _allowed(host):
         _check_addresses(host, infos)
-    return host, _first_address(host, infos)
+    return host, _addresses(host, infos)
 
 
-def _pinned(host: str, requested: str, address: str) -> str:
+def _check_host(host: str, requested: str) -> None:
     # Another host (a redirect, a URL built later) was never checked: refuse it.
     if requested.lower().strip("[]") != host.strip("[]"):
         raise httpcore.ConnectError(f"{requested} is not the checked host {host}.")
-    return address
 
 
 class _PinnedBackend(httpcore.SyncBackend):
-    def __init__(self, host: str, address: str):
-        self.host, self.address = host, address
+    def __init__(self, host: str, addresses: tuple[str, ...]):
+        self.host, self.addresses = host, addresses
 
     def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        address = _pinned(self.host, host, self.address)
-        return super().connect_tcp(address, port, timeout, local_address, socket_options)
+        _check_host(self.host, host)
+        error = None
+        for address in self.addresses:  # each checked address in turn, as a resolver would
+            try:
+                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
 
     def connect_unix_socket(self, *args, **kwargs):
         raise httpcore.ConnectError("Unix sockets are not reachable from here.")
 
 
 class _APinnedBackend(httpcore.AnyIOBackend):
-    def __init__(self, host: str, address: str):
-        self.host, self.address = host, address
+    def __init__(self, host: str, addresses: tuple[str, ...]):
+        self.host, self.addresses = host, addresses
 
     async def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
-        address = _pinned(self.host, host, self.address)
-        return await super().connect_tcp(address, port, timeout, local_address, socket_options)
+        _check_host(self.host, host)
+        error = None
+        for address in self.addresses:
+            try:
+                return await super().connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+        raise error
 
     async def connect_unix_socket(self, *args, **kwargs):
         raise httpcore.ConnectError("Unix sockets are not reachable from here.")
 
 
 class _PinnedTransport(httpx.HTTPTransport):
-    def __init__(self, host: str, address: str):
+    def __init__(self, host: str, addresses: tuple[str, ...]):
         # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name itself.
         super().__init__(trust_env=False)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_PinnedBackend(host, address),
+            network_backend=_PinnedBackend(host, addresses),
         )
 
 
 class _APinnedTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, host: str, address: str):
+    def __init__(self, host: str, addresses: tuple[str, ...]):
         super().__init__(trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_APinnedBackend(host, address),
+            network_backend=_APinnedBackend(host, addresses),
         )
 
 
 def pinned_client(url: str, **kwargs) -> httpx.Client:
     """An httpx client that may only reach `url`'s host, at the address that was checked.
     Raises OutboundRefused as check_url does. Redirects are not followed."""
-    host, address = resolve_checked(url)
+    host, addresses = resolve_checked(url)
     return httpx.Client(
-        transport=_PinnedTransport(host, address), follow_redirects=False, trust_env=False, **kwargs
+        transport=_PinnedTransport(host, addresses), follow_redirects=False, trust_env=False, **kwargs
     )
 
 
 async def apinned_client(url: str, **kwargs) -> httpx.AsyncClient:
-    host, address = await aresolve_checked(url)
+    host, addresses = await aresolve_checked(url)
     return httpx.AsyncClient(
-        transport=_APinnedTransport(host, address), follow_redirects=False, trust_env=False, **kwargs
+        transport=_APinnedTransport(host, addresses), follow_redirects=False, trust_env=False, **kwargs
     )

@@ -12,7 +12,7 @@ import logging
 
 import httpx
 
-from lifecycle.outbound import OutboundRefused, acheck_url
+from lifecycle.outbound import OutboundRefused, apinned_client
 
 from .engine import Context
 from .text import estimate_tokens
@@ -88,9 +88,8 @@ class OpenAIEngine:
         usage = {"tokens_in": 0, "tokens_out": 0, "cost": 0}
         details: dict = {"engine": "openai", "model": compiled.settings.get("model", "")}
         try:
-            await acheck_url(url)
             headers = {"Authorization": f"Bearer {key}"} if key else {}
-            async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            async with await apinned_client(url, timeout=TIMEOUT) as client:
                 for round_ in range(MAX_TOOL_ROUNDS + 1):
                     body = {
                         "model": compiled.settings.get("model") or "gpt-4o-mini",

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from lifecycle.outbound import OutboundRefused, acheck_url
+from lifecycle.outbound import OutboundRefused, apinned_client
 
 from .compile import Tool
 from .masking import NO_SECRETS, Masker, storable
@@ -70,7 +70,8 @@ async def _run(tool: Tool, parameters: dict, *, tool_call_id: str, conversation_
 
     url = render(tool.webhook_url, url_lookup)
     try:
-        await acheck_url(url)
+        # Connects only to the address checked here (no second DNS answer to rebind).
+        client = await apinned_client(url, timeout=tool.timeout)
     except OutboundRefused as exc:
         raise ToolFailed(exc.message) from exc
     headers = {name: render(value, lookup) for name, value in tool.headers.items()}
@@ -82,7 +83,7 @@ async def _run(tool: Tool, parameters: dict, *, tool_call_id: str, conversation_
         "parameters": parameters,
     }
     attempts = tool.retries + 1
-    async with httpx.AsyncClient(timeout=tool.timeout, follow_redirects=False) as client:
+    async with client:
         for attempt in range(1, attempts + 1):
             try:
                 response = await client.post(url, json=body, headers=headers)

@@ -16,7 +16,7 @@ import re
 import httpx
 
 from lifecycle import crypto
-from lifecycle.outbound import OutboundRefused, check_url
+from lifecycle.outbound import OutboundRefused, pinned_client
 
 logger = logging.getLogger(__name__)
 
@@ -84,10 +84,9 @@ def judge_score(settings, question: str, answer: str, context: str = "", *, time
         "stream": False,
     }
     try:
-        check_url(url)
         key = crypto.decrypt(settings.key_encrypted) if settings.key_encrypted else ""
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        with httpx.Client(timeout=timeout) as client:
+        with pinned_client(url, timeout=timeout) as client:
             response = client.post(url, json=body, headers=headers)
         response.raise_for_status()
         content = response.json()["choices"][0]["message"]["content"]
