@@ -7,6 +7,7 @@ from agents import views as agents
 from lifecycle import views as kernel
 from rollouts import policy_views, redteam_views, soak_views, suite_views, test_run_views
 from rollouts import views as rollouts
+from webhooks import views as webhooks
 
 org_pages = [
     path("", accounts.OrgOverviewPage.as_view(), name="org-overview"),
@@ -55,6 +56,9 @@ org_pages = [
     path("backports/", rollouts.BackportsPage.as_view(), name="backports"),
     path("lineages/<slug:lineage>/", rollouts.LineagePage.as_view(), name="lineage"),
     path("operations/<uuid:operation_id>/", kernel.OperationPage.as_view(), name="operation"),
+    path("webhooks/", webhooks.WebhooksPage.as_view(), name="webhooks"),
+    path("webhooks/<uuid:webhook_id>/", webhooks.WebhookPage.as_view(), name="webhook"),
+    path("notifications/", webhooks.NotificationsPage.as_view(), name="notifications"),
 ]
 
 urlpatterns = [

@@ -423,6 +423,14 @@ def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
     foreign["run_id"] = TestRun.objects.create(
         org=world.globex, agent=theirs, stage_id=theirs.stage_id, suite=suite
     ).pk
+    from webhooks.services.webhooks import webhook_create
+
+    foreign["webhook_id"] = webhook_create(
+        access=world.access("outsider", world.globex),
+        url="http://127.0.0.1:9/",
+        events=["*"],
+        secret="0123456789abcdef",
+    ).pk
     client = signed_in(world.users["owner"])
     leaks, probed = [], 0
     for route, name, _ in walk(get_resolver().url_patterns):
