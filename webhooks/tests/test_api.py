@@ -130,3 +130,17 @@ def test_send_test_delivers_a_ping_and_logs_it(world, on_commit):
     [delivery] = log["results"]
     assert delivery["status"] == "succeeded" and delivery["event"] == "ping"
     assert delivery["attempts"][0]["status_code"] == 200 and delivery["attempts"][0]["number"] == 1
+
+
+def test_rotate_secrets_re_encrypts_webhook_secrets(world, settings):
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    webhook = webhook_create(access=owner_access(world.acme), **body())
+    old_key = settings.ENCRYPTION_KEYS[0]
+    new_key = Fernet.generate_key().decode()
+    settings.ENCRYPTION_KEYS = [new_key, old_key]
+    call_command("rotate_secrets")
+    settings.ENCRYPTION_KEYS = [new_key]  # the old key is gone
+    webhook.refresh_from_db()
+    assert crypto.decrypt(webhook.secret_encrypted) == SECRET

@@ -28,7 +28,20 @@ class Command(BaseCommand):
                     total += self._save(model, batch)
                     batch = []
             total += self._save(model, batch)
+        total += self._rotate_webhook_secrets()
         self.stdout.write(f"Re-encrypted secrets in {total} row(s).")
+
+    def _rotate_webhook_secrets(self) -> int:
+        from lifecycle import crypto
+        from webhooks.models import Webhook
+
+        rows = []
+        for webhook in Webhook.objects.dangerously_unscoped().exclude(secret_encrypted="").order_by("pk"):
+            webhook.secret_encrypted = crypto.rotate(webhook.secret_encrypted)
+            rows.append(webhook)
+        with transaction.atomic():
+            Webhook.objects.dangerously_unscoped().bulk_update(rows, ["secret_encrypted"], batch_size=500)
+        return len(rows)
 
     def _save(self, model, batch) -> int:
         if batch:
