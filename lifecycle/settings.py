@@ -237,6 +237,8 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10)
 # The sweep re-sends a pending delivery this long past its due time.
 WEBHOOK_SWEEP_GRACE_SECONDS = env_int("WEBHOOK_SWEEP_GRACE_SECONDS", 60)
+# Events (and their delivery logs) are kept this long; notifications show the last 30 days.
+WEBHOOK_OUTBOX_KEEP_DAYS = env_int("WEBHOOK_OUTBOX_KEEP_DAYS", 90)
 # Where people reach this site: links in Slack messages are built on it.
 PUBLIC_URL = env("LIFECYCLE_PUBLIC_URL", "http://localhost:8000")
 

@@ -21,6 +21,7 @@ def deliver(org_id: str, delivery_id: str, attempt: int) -> None:
 
 @shared_task(name="webhooks.sweep", ignore_result=True)
 def sweep() -> None:
-    from .services.delivery import delivery_sweep
+    from .services.delivery import delivery_sweep, outbox_purge
 
     delivery_sweep()
+    outbox_purge()

@@ -197,3 +197,29 @@ def delivery_sweep(*, grace_seconds: float | None = None, limit: int = 500) -> i
     for org_id, pk, attempts in overdue:
         deliver.delay(str(org_id), str(pk), attempts + 1)
     return len(overdue)
+
+
+def outbox_purge(*, limit: int = 5000) -> int:
+    """Drop events (and their delivery logs) older than WEBHOOK_OUTBOX_KEEP_DAYS whose
+    deliveries have all ended. Returns how many events went."""
+    from ..models import OutboxEvent
+
+    cutoff = timezone.now() - timedelta(days=settings.WEBHOOK_OUTBOX_KEEP_DAYS)
+    # Maintenance across every org, by design; a bounded batch per sweep.
+    pending = set(
+        Delivery.objects.dangerously_unscoped()
+        .filter(status=Delivery.PENDING, event__created_at__lt=cutoff)
+        .values_list("event_id", flat=True)
+    )
+    old = [
+        pk
+        for pk in OutboxEvent.objects.dangerously_unscoped()
+        .filter(created_at__lt=cutoff)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:limit]
+        if pk not in pending
+    ]
+    if not old:
+        return 0
+    _, by_model = OutboxEvent.objects.dangerously_unscoped().filter(pk__in=old).delete()
+    return by_model.get(OutboxEvent._meta.label, 0)

@@ -239,3 +239,23 @@ def test_slack_format(world, on_commit):
 
 def test_every_documented_event_is_known():
     assert len(EVENTS) == len(set(EVENTS)) == 25
+
+
+def test_old_finished_events_are_purged_pending_ones_kept(world, on_commit):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from webhooks.services.delivery import outbox_purge
+
+    with Recorder(ok) as server:
+        hook(world.acme, server.url, events=["*"])
+        on_commit(event_emit, org=world.acme, event="pull.succeeded", data={})
+    hook(world.acme, closed_port_url(), events=["*"])
+    event_emit(org=world.acme, event="pull.failed", data={})  # its delivery stays pending
+    old = timezone.now() - timedelta(days=400)
+    OutboxEvent.objects.for_org(world.acme).update(created_at=old)
+    assert outbox_purge() == 1
+    [kept] = OutboxEvent.objects.for_org(world.acme)
+    assert kept.event == "pull.failed"
+    assert DeliveryAttempt.objects.for_org(world.acme).count() == 0
