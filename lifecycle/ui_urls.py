@@ -5,7 +5,7 @@ from django.urls import include, path
 from accounts import views as accounts
 from agents import views as agents
 from lifecycle import views as kernel
-from rollouts import policy_views, redteam_views, soak_views, suite_views, test_run_views
+from rollouts import judge_views, policy_views, redteam_views, soak_views, suite_views, test_run_views
 from rollouts import views as rollouts
 from webhooks import views as webhooks
 
@@ -24,6 +24,7 @@ org_pages = [
     path("stages/<slug:slug>/policy/", policy_views.StagePolicyPage.as_view(), name="stage-policy"),
     path("stages/<slug:slug>/<str:op>/", accounts.StageEditPage.as_view(), name="stage-edit"),
     path("audit/", kernel.AuditPage.as_view(), name="audit"),
+    path("evaluation/", judge_views.JudgeSettingsPage.as_view(), name="judge-settings"),
     path("agents/", agents.AgentsPage.as_view(), name="agents"),
     path("agents/new/", agents.AgentNewPage.as_view(), name="agent-new"),
     path("agents/<uuid:agent_id>/", agents.AgentModulePage.as_view(), {"module": "settings"}, name="agent"),

@@ -4,7 +4,7 @@ Import from here (`from rollouts.evaluators import score_case, defect_rates, …
 modules behind it may move.
 """
 
-from .judge import judge_case, judge_score
+from .judge import JudgeFailed, judge_ask, judge_case, judge_score
 from .safety import CATEGORIES as SAFETY_CATEGORIES
 from .safety import defect_rates, safety_scores
 from .scorers import (
@@ -18,9 +18,11 @@ from .scorers import (
 
 __all__ = [
     "SAFETY_CATEGORIES",
+    "JudgeFailed",
     "defect_rates",
     "groundedness",
     "intent_resolution",
+    "judge_ask",
     "judge_case",
     "judge_score",
     "relevance",

@@ -65,13 +65,16 @@ def _parse(content: str) -> dict | None:
     return None
 
 
-def judge_score(settings, question: str, answer: str, context: str = "", *, timeout=TIMEOUT) -> dict | None:
-    """{"relevance","groundedness","model"} from the org's judge, or None (no judge, disabled, failed).
+class JudgeFailed(Exception):
+    """Why the judge gave no scores, in words safe to show an admin (never the key)."""
 
-    `settings` is the org's JudgeSettings (or None); `context` the text of the knowledge
-    the answer cites ("" for none)."""
-    if settings is None or not settings.enabled or not settings.base_url or not settings.model:
-        return None
+
+def judge_ask(settings, question: str, answer: str, context: str = "", *, timeout=TIMEOUT) -> dict:
+    """{"relevance","groundedness","model"} from the org's judge, or JudgeFailed saying why.
+
+    The settings page's "Test the judge" shows the reason; runs use judge_score."""
+    if settings is None or not settings.base_url or not settings.model:
+        raise JudgeFailed("No judge is configured.")
     url = chat_url(settings.base_url)
     user = (
         f"Question:\n{(question or '')[:MAX_CHARS]}\n\nAnswer:\n{(answer or '')[:MAX_CHARS]}\n\n"
@@ -91,23 +94,36 @@ def judge_score(settings, question: str, answer: str, context: str = "", *, time
         response.raise_for_status()
         content = response.json()["choices"][0]["message"]["content"]
     except OutboundRefused as exc:
-        logger.warning("LLM judge refused for org %s: %s", settings.org_id, exc)
-        return None
-    except crypto.InvalidToken:
-        logger.warning("LLM judge key of org %s cannot be decrypted", settings.org_id)
-        return None
+        raise JudgeFailed(f"The endpoint is refused by the outbound rules: {exc}") from exc
+    except crypto.InvalidToken as exc:
+        raise JudgeFailed("The stored key cannot be decrypted; store it again.") from exc
     except httpx.HTTPStatusError as exc:
         # Status only: an error body may quote the request, key included.
-        logger.warning("LLM judge of org %s answered HTTP %s", settings.org_id, exc.response.status_code)
-        return None
-    except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
-        logger.warning("LLM judge of org %s failed: %s", settings.org_id, type(exc).__name__)
-        return None
+        raise JudgeFailed(f"The endpoint answered HTTP {exc.response.status_code}.") from exc
+    except httpx.TimeoutException as exc:
+        raise JudgeFailed("The endpoint did not answer in time.") from exc
+    except httpx.HTTPError as exc:
+        raise JudgeFailed(f"The endpoint could not be reached ({type(exc).__name__}).") from exc
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise JudgeFailed("The endpoint's answer is not an OpenAI chat completion.") from exc
     scores = _parse(content if isinstance(content, str) else "")
     if scores is None:
-        logger.warning("LLM judge of org %s gave no usable scores", settings.org_id)
-        return None
+        raise JudgeFailed('The model did not reply with {"relevance": 0..1, "groundedness": 0..1}.')
     return {**scores, "model": settings.model}
+
+
+def judge_score(settings, question: str, answer: str, context: str = "", *, timeout=TIMEOUT) -> dict | None:
+    """{"relevance","groundedness","model"} from the org's judge, or None (no judge, disabled, failed).
+
+    `settings` is the org's JudgeSettings (or None); `context` the text of the knowledge
+    the answer cites ("" for none)."""
+    if settings is None or not settings.enabled or not settings.base_url or not settings.model:
+        return None
+    try:
+        return judge_ask(settings, question, answer, context, timeout=timeout)
+    except JudgeFailed as exc:
+        logger.warning("LLM judge of org %s gave no scores: %s", settings.org_id, exc)
+        return None
 
 
 def judge_case(settings, turn_results: list[dict], knowledge_by_uid: dict[str, str], *, timeout=TIMEOUT):

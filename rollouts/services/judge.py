@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from lifecycle import crypto
 from lifecycle.access import Access
@@ -46,6 +46,15 @@ def judge_settings_update(
     if not access.is_admin:
         raise Forbidden("Only org owners and admins configure the LLM judge.")
     check_url(chat_url(base_url))
+    try:
+        return _judge_write(access, base_url, model, enabled, key, guard)
+    except IntegrityError:
+        # Two first saves raced: the other created the row. Once more, now locking it, so
+        # the guard (when given) compares against what the other wrote.
+        return _judge_write(access, base_url, model, enabled, key, guard)
+
+
+def _judge_write(access, base_url, model, enabled, key, guard) -> JudgeSettings:
     with transaction.atomic():
         settings = JudgeSettings.objects.for_org(access.org).select_for_update().first()
         if settings is not None and guard is not None:
