@@ -24,11 +24,18 @@ from lifecycle.consumers import OrgScopedConsumer
 from lifecycle.errors import DomainError
 from lifecycle.serializers import MAX_JSON_DEPTH, find_unstorable
 
+from .hooks import action_approval_policy
 from .models import Agent, ConversationSource
 from .models.testresult import TestResultStatus
+from .runtime.approvals import ApprovalGate
 from .runtime.compile import compile_working_copy
 from .runtime.recorder import recorder
 from .runtime.session import Session
+from .services.action_approvals import (
+    action_approval_expire,
+    action_approval_open,
+    action_approval_status,
+)
 from .services.conversations import conversation_finish, conversation_start, transcript_of
 from .services.testresults import test_result_record
 
@@ -51,6 +58,50 @@ def _text(frame: dict, name: str = "text", *, required: bool = True) -> str:
     if len(value) > MAX_TEXT or "\x00" in value:
         raise FrameError("invalid", f"`{name}` must be at most {MAX_TEXT} characters, without NUL.")
     return value
+
+
+class ConsoleGate(ApprovalGate):
+    """The console waits for a person with the socket open: the approval's row is
+    looked at every ACTION_APPROVAL_POLL_SECONDS until a decision or the timeout, which
+    expires it (a decision that came first stands)."""
+
+    def __init__(self, consumer, tools, timeout_seconds: int):
+        super().__init__(tools)
+        self.consumer, self.timeout = consumer, timeout_seconds
+        self.turn = -1
+
+    async def request(self, *, tool_call_id, tool_name, parameters):
+        turn = self.consumer.session.context.turn
+        if turn != self.turn:
+            self.turn, self.position = turn, 0
+        self.position += 1
+        approval = await database_sync_to_async(action_approval_open)(
+            conversation=self.consumer.conversation,
+            turn=turn,
+            position=self.position,
+            tool_call_id=tool_call_id,
+            tool_name=tool_name,
+            parameters=parameters,
+            user_text=self.user_text,
+            timeout_seconds=self.timeout,
+        )
+        return str(approval.pk)
+
+    async def wait(self, approval_id):
+        org_id = self.consumer.access.org.pk
+        deadline = time.monotonic() + self.timeout
+        while True:
+            status = await database_sync_to_async(action_approval_status)(
+                org_id=org_id, approval_id=approval_id
+            )
+            if status != "pending":
+                return status
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return await database_sync_to_async(action_approval_expire)(
+                    org_id=org_id, approval_id=approval_id, due_only=False
+                )
+            await asyncio.sleep(min(settings.ACTION_APPROVAL_POLL_SECONDS, left))
 
 
 class Talkable(Rule):
@@ -226,6 +277,7 @@ class ConversationConsumer(OrgScopedConsumer):
         def start():
             agent = Agent.objects.for_org(self.access.org).get(pk=self.obj.pk)
             compiled = compile_working_copy(agent)
+            policy = action_approval_policy(org_id=agent.org_id, stage_id=agent.stage_id)
             conversation = conversation_start(
                 agent=agent,
                 version=agent.version,
@@ -235,9 +287,9 @@ class ConversationConsumer(OrgScopedConsumer):
                 variables=variables,
                 overrides=overrides,
             )
-            return conversation, compiled
+            return conversation, compiled, policy
 
-        self.conversation, compiled = await database_sync_to_async(start)()
+        self.conversation, compiled, policy = await database_sync_to_async(start)()
         self.started = time.monotonic()
         self.session = Session(
             conversation_id=str(self.conversation.pk),
@@ -245,6 +297,9 @@ class ConversationConsumer(OrgScopedConsumer):
             variables=variables,
             overrides=overrides,
             stream_delay=settings.CONSOLE_STREAM_DELAY_MS / 1000,
+            approvals=ConsoleGate(self, policy["tools"], policy["timeout_seconds"])
+            if policy["tools"]
+            else None,
         )
         await self.emit(
             {

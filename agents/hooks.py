@@ -75,3 +75,16 @@ def change_guard(*, access, kind: str, agent, override_freeze=None) -> dict:
     for guard in CHANGE_GUARDS:
         recorded.update(guard(access=access, kind=kind, agent=agent, override_freeze=override_freeze) or {})
     return recorded
+
+
+# Rollouts owns the stage policy; it registers here the reader of its `action_approvals`
+# part, as provider(org_id=, stage_id=) -> {"tools": [...], "timeout_seconds": n}.
+ACTION_APPROVAL_POLICY: list[Callable] = []
+
+
+def action_approval_policy(*, org_id, stage_id) -> dict:
+    """Which tools of the stage wait for a person, and for how long at most."""
+    policy = {"tools": [], "timeout_seconds": 900}
+    for provider in ACTION_APPROVAL_POLICY:
+        policy = provider(org_id=org_id, stage_id=stage_id)
+    return policy

@@ -116,3 +116,42 @@ def conversations_of(agent: Agent, *, source: str | None = None) -> QuerySet[Con
 
 def conversation_turns(conversation: Conversation) -> QuerySet[Turn]:
     return Turn.objects.for_org(conversation.org_id).filter(conversation=conversation).order_by("index")
+
+
+def action_approvals_visible(access: Access, queryset: QuerySet | None = None) -> QuerySet:
+    """Action approvals in stages the caller holds a role in, newest first."""
+    from .models import ActionApproval
+
+    queryset = queryset if queryset is not None else ActionApproval.objects.for_org(access.org)
+    return access.visible(queryset, stage_field="stage").order_by("-requested_at", "-id")
+
+
+def action_approval_metrics(org, stage, version: int | None = None) -> dict:
+    """How a stage's (and version's) waiting calls were decided: counts, the approval
+    rate (approved among the decided and expired) and the median seconds to a person's
+    decision. For gates and monitoring."""
+    from statistics import median
+
+    from .models import ActionApproval
+
+    rows = ActionApproval.objects.for_org(org).filter(stage=stage)
+    if version is not None:
+        rows = rows.filter(version=version)
+    counts = dict(rows.values_list("status").annotate(n=Count("id")).order_by())
+    durations = [
+        (decided - requested).total_seconds()
+        for requested, decided in rows.filter(status__in=["approved", "rejected"]).values_list(
+            "requested_at", "decided_at"
+        )
+    ]
+    approved, rejected, expired = (counts.get(s, 0) for s in ("approved", "rejected", "expired"))
+    closed = approved + rejected + expired
+    return {
+        "requested": sum(counts.values()),
+        "pending": counts.get("pending", 0),
+        "approved": approved,
+        "rejected": rejected,
+        "expired": expired,
+        "approval_rate": round(approved / closed, 4) if closed else None,
+        "median_seconds_to_decision": round(median(durations), 3) if durations else None,
+    }

@@ -36,7 +36,7 @@ from .sealing import check_sealed
 
 # URL names of API routes that deliberately do not use the org-scoped base: not under an
 # org at all, or (STAGE_KEY_ROUTES) authenticated by a stage's API key instead of a member.
-STAGE_KEY_ROUTES = {"api:run-conversations", "api:run-messages", "api:run-rating"}
+STAGE_KEY_ROUTES = {"api:run-conversations", "api:run-messages", "api:run-rating", "api:run-events"}
 UNSCOPED_ROUTES = STAGE_KEY_ROUTES | {
     "api:auth-token",
     "api:auth-tokens",

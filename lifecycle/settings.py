@@ -228,7 +228,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "webhooks.sweep",
         "schedule": float(env_int("WEBHOOK_SWEEP_SECONDS", 30)),
     },
+    "sweep-action-approvals": {
+        "task": "agents.sweep_action_approvals",
+        "schedule": float(env_int("ACTION_APPROVAL_SWEEP_SECONDS", 15)),
+    },
 }
+# How often a console waiting for an action approval looks at its row.
+ACTION_APPROVAL_POLL_SECONDS = float(os.environ.get("ACTION_APPROVAL_POLL_SECONDS", "0.5"))
 
 # --- Webhooks -------------------------------------------------------------------------
 # Failed attempt n is retried after BASE * 2**(n-1) seconds, up to MAX_ATTEMPTS attempts.

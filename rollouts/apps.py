@@ -20,6 +20,12 @@ class RolloutsConfig(AppConfig):
         if agent_change_guard not in CHANGE_GUARDS:
             CHANGE_GUARDS.append(agent_change_guard)
         self._register_releases()
+        from agents.hooks import ACTION_APPROVAL_POLICY
+
+        from .policy import action_approval_policy
+
+        if action_approval_policy not in ACTION_APPROVAL_POLICY:
+            ACTION_APPROVAL_POLICY.append(action_approval_policy)
 
     @staticmethod
     def _register_releases() -> None:

@@ -13,6 +13,7 @@ per minute (429 past it), counted in the shared cache (Redis when configured).
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import time
 import uuid
@@ -33,10 +34,13 @@ from rest_framework.response import Response
 
 from accounts.models import Stage
 from accounts.tokens import hash_key
+from agents.hooks import action_approval_policy
 from agents.models import Conversation, ConversationSource
+from agents.runtime.approvals import LiveGate
 from agents.runtime.compile import compile_saved, compile_version
 from agents.runtime.engine import engine_for
 from agents.runtime.session import Session
+from agents.services.action_approvals import AWAITING, conversation_events, conversation_wait
 from agents.services.conversations import (
     conversation_history,
     conversation_rate,
@@ -234,6 +238,12 @@ class ConversationsView(GatewayView):
         return Response(StartedSerializer(body).data, status=201)
 
 
+def _gate_for(conversation: Conversation) -> LiveGate | None:
+    """The stage's tools that wait for a person (read from the cache: no query)."""
+    tools = action_approval_policy(org_id=conversation.org_id, stage_id=conversation.stage_id)["tools"]
+    return LiveGate(tools=tools) if tools else None
+
+
 def _session_for(conversation: Conversation) -> Session:
     compiled = compile_saved(conversation.org_id, conversation.agent_id, conversation.version)
     if engine_for(compiled).reads_history:
@@ -247,14 +257,27 @@ def _session_for(conversation: Conversation) -> Session:
         overrides=conversation.overrides,
         history=history,
         earlier_turns=earlier,
-        state=dict(conversation.state),
+        state=copy.deepcopy(conversation.state),
+        approvals=_gate_for(conversation),
     )
 
 
-def _record(conversation: Conversation, session: Session) -> None:
-    state = session.state if session.state != conversation.state else None
+def _record(conversation: Conversation, session: Session, events: list[dict]) -> None:
     turns = session.take_pending()
     try:
+        if session.awaiting:
+            # The turn stopped at a call that waits for a person: it is run again from
+            # the state it began with once that call is decided.
+            conversation_wait(
+                conversation=conversation,
+                turns=turns,
+                state=conversation.state,
+                turn=session.context.turn,
+                opened=session.approvals.opened,
+                seqs={e["approval"]: e["seq"] for e in events if e["type"] == "tool_approval_requested"},
+            )
+            return
+        state = session.state if session.state != conversation.state else None
         conversation_record(conversation=conversation, turns=turns, state=state)
     except IntegrityError as exc:  # the same turn numbers, taken by a concurrent message
         raise Conflict(
@@ -309,6 +332,11 @@ class MessagesView(GatewayView):
         conversation = self.conversation(lineage, cid)
         if conversation.ended_at is not None:
             raise Conflict("This conversation has ended.")
+        if AWAITING in conversation.state:
+            raise Conflict(
+                "This conversation waits for a person to decide on an action; read its events.",
+                details={"approval": conversation.state[AWAITING]},
+            )
         session = _session_for(conversation)
         text = data.validated_data["text"]
         if "text/event-stream" in request.headers.get("Accept", ""):
@@ -318,18 +346,20 @@ class MessagesView(GatewayView):
             return [frame async for frame in _frames(session, text)]
 
         events = run_here(collect())
-        _record(conversation, session)
+        _record(conversation, session, events)
         return Response({"events": events})
 
     def _stream(self, session: Session, conversation: Conversation, text: str):
         record = sync_to_async(_record, thread_sensitive=True)
 
         async def stream():
+            events = []
             async for frame in _frames(session, text):
+                events.append(frame)
                 yield f"event: {frame['type']}\ndata: {json.dumps(frame, default=str)}\n\n"
                 await asyncio.sleep(0)
             try:
-                await record(conversation, session)
+                await record(conversation, session, events)
             except Conflict as exc:  # the status line is long gone: say it in the stream
                 error = {"code": exc.default_code, "message": exc.message}
                 yield f"event: error\ndata: {json.dumps(error)}\n\n"
@@ -349,3 +379,66 @@ class RatingView(GatewayView):
         conversation = self.conversation(lineage, cid)
         conversation_rate(conversation=conversation, rating=data.validated_data["rating"])
         return Response({"rating": data.validated_data["rating"]})
+
+
+class EventsQuerySerializer(StrictSerializer):
+    after = serializers.IntegerField(min_value=0, max_value=2**31, required=False, default=0)
+    wait = serializers.FloatField(min_value=0, max_value=30, required=False, default=20)
+
+
+class ConversationEventsSerializer(serializers.Serializer):
+    events = serializers.ListField(child=serializers.DictField())
+    done = serializers.BooleanField(
+        help_text="The turn is over: every waiting call decided, the rest produced."
+    )
+    approval = serializers.DictField(
+        allow_null=True, help_text='The latest action approval: {"id","status"}.'
+    )
+
+
+EVENTS_POLL_SECONDS = 0.25
+
+
+class EventsView(GatewayView):
+    """What a live conversation produced after a call waited for a person: the events
+    after `after` (the `seq` of the message's `tool_approval_requested`). A long-poll
+    that answers as soon as there is something new, or after `wait` seconds; with
+    `Accept: text/event-stream`, a stream of them that ends with `event: done`."""
+
+    renderer_classes = [JSONRenderer, EventStreamRenderer]
+
+    @extend_schema(parameters=[EventsQuerySerializer], responses={200: ConversationEventsSerializer})
+    def get(self, request, org, lineage, stage, cid):
+        query = EventsQuerySerializer(data=request.query_params.dict())
+        query.is_valid(raise_exception=True)
+        conversation = self.conversation(lineage, cid)
+        after, wait = query.validated_data["after"], query.validated_data["wait"]
+        if "text/event-stream" in request.headers.get("Accept", ""):
+            response = StreamingHttpResponse(
+                _event_stream(conversation, after, wait), content_type="text/event-stream"
+            )
+            response["Cache-Control"] = "no-cache"
+            response["X-Accel-Buffering"] = "no"
+            return response
+        deadline = time.monotonic() + wait
+        while True:
+            found = conversation_events(conversation=conversation, after=after)
+            if found["events"] or found["done"] or time.monotonic() >= deadline:
+                return Response(found)
+            time.sleep(min(EVENTS_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+
+
+def _event_stream(conversation: Conversation, after: int, wait: float):
+    """Sync on purpose: each step reads the database (Django runs it off the event loop)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = conversation_events(conversation=conversation, after=after)
+        for frame in found["events"]:
+            after = frame["seq"]
+            yield f"event: {frame['type']}\ndata: {json.dumps(frame, default=str)}\n\n"
+        if found["done"]:
+            yield "event: done\ndata: {}\n\n"
+            return
+        if time.monotonic() >= deadline:
+            return  # the client asks again with `after`
+        time.sleep(EVENTS_POLL_SECONDS)

@@ -16,6 +16,7 @@ from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
+from django.core.cache import cache
 from django.db import transaction
 from django.utils.dateparse import parse_datetime
 
@@ -466,6 +467,8 @@ def stage_policy_update(*, access: Access, stage: Stage, document) -> dict:
             target=stage,
             changes={"stage": stage.slug, "changed": _changed_parts(before, after)},
         )
+        # The next live message reads the new tools, not a copy cached before the change.
+        transaction.on_commit(lambda: cache.delete(ACTION_APPROVALS_CACHE.format(stage=stage.pk)))
     return after
 
 
@@ -474,3 +477,24 @@ def window_times(window: dict) -> tuple[time, time]:
     start = datetime.strptime(window["start"], "%H:%M").time()
     end = datetime.strptime(window["end"], "%H:%M").time()
     return start, end
+
+
+# --- action approvals, read on every live message ----------------------------------------
+ACTION_APPROVALS_CACHE = "action-approvals:{stage}"
+ACTION_APPROVALS_TTL = 60
+
+
+def action_approval_policy(*, org_id, stage_id) -> dict:
+    """The stage's `action_approvals` as the runtime needs them, from the cache when it
+    can: the gateway reads this for every message and stays at its few statements."""
+    key = ACTION_APPROVALS_CACHE.format(stage=stage_id)
+    found = cache.get(key)
+    if found is None:
+        policy = StagePolicy.objects.for_org(org_id).filter(stage_id=stage_id).first()
+        part = {
+            **DEFAULTS["action_approvals"],
+            **((policy.document if policy else {}).get("action_approvals") or {}),
+        }
+        found = {"tools": list(part["tools"]), "timeout_seconds": duration_seconds(part["timeout"])}
+        cache.set(key, found, ACTION_APPROVALS_TTL)
+    return found

@@ -1,9 +1,10 @@
 from rest_framework.routers import SimpleRouter
 
-from . import views
+from . import action_approvals, views
 
 router = SimpleRouter()
 router.register("agents", views.AgentViewSet, basename="agents")
+router.register("action-approvals", action_approvals.ActionApprovalViewSet, basename="action-approvals")
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 router.register(rf"{AGENT}/components", views.ComponentViewSet, basename="agent-components")
 router.register(rf"{AGENT}/versions", views.VersionViewSet, basename="agent-versions")

@@ -1,5 +1,6 @@
 """The agent domain's models, one module per idea."""
 
+from .action_approval import ActionApproval, ActionApprovalStatus, ConversationEvent
 from .agent import Agent, Lineage
 from .component import Component, ComponentContent, Manifest, Tombstone
 from .conversation import Conversation, ConversationSource, Turn
@@ -9,6 +10,8 @@ from .testresult import TestResult
 from .version import AgentVersion, VersionReason
 
 __all__ = [
+    "ActionApproval",
+    "ActionApprovalStatus",
     "Agent",
     "AgentGroupObjectPermission",
     "AgentUserObjectPermission",
@@ -16,6 +19,7 @@ __all__ = [
     "Component",
     "ComponentContent",
     "Conversation",
+    "ConversationEvent",
     "ConversationSource",
     "Lineage",
     "Manifest",

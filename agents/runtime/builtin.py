@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from .approvals import APPROVED, gated
 from .compile import Skill
 from .engine import Context
 from .patterns import compiled as compiled_pattern
@@ -28,6 +29,7 @@ SKILL_WEAK = 0.34  # …and this close wins if the knowledge base has nothing be
 KNOWLEDGE_MIN = 0.5  # share of the question's words a knowledge item must contain
 DEFAULT_FALLBACK = "Sorry, I did not understand that. Could you put it another way?"
 TOOL_APOLOGY = "Sorry, I could not complete that just now. Please try again in a moment."
+NOT_APPROVED = "Sorry, I cannot do that now: it needs a person's approval, and it did not get it."
 
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
@@ -92,7 +94,6 @@ class BuiltinEngine:
                 confidence = coverage
 
         details = {"confidence": round(confidence, 3)}
-        tool_events: list[dict] = []
         if skill is not None:
             details["skill"] = skill.name
             answer = None
@@ -109,9 +110,15 @@ class BuiltinEngine:
             else:
                 local = dict(slots)
                 if skill.tool:
-                    result, tool_events = await self.call_tool(context, skill, slots)
-                    local["tool"] = result
-                    if result is None:
+                    # Yielded as they happen: a call that waits for a person shows first.
+                    outcome: dict = {}
+                    async for event in self.call_tool(context, skill, slots, outcome):
+                        yield event
+                    result = local["tool"] = outcome.get("result")
+                    if outcome.get("decision", APPROVED) != APPROVED:
+                        answer = NOT_APPROVED
+                        details["approval"] = outcome["decision"]
+                    elif result is None:
                         answer = TOOL_APOLOGY
                 if answer is None:
                     template = context.stable_choice(skill.responses, text) if skill.responses else ""
@@ -121,8 +128,6 @@ class BuiltinEngine:
             answer = context.render(compiled.settings.get("fallback") or DEFAULT_FALLBACK)
             details["fallback"] = True
 
-        for event in tool_events:
-            yield event
         yield {
             "type": "_done",
             "text": answer,
@@ -151,20 +156,33 @@ class BuiltinEngine:
                 best, best_score = skill, score
         return best, best_score
 
-    async def call_tool(self, context: Context, skill: Skill, slots: dict):
+    async def call_tool(self, context: Context, skill: Skill, slots: dict, outcome: dict):
+        """Yield the call's events; its result (None when it failed) goes in `outcome`."""
         tool = context.compiled.tools.get(skill.tool)
         call_id = context.tool_call_id(1)
         properties = (tool.parameters or {}).get("properties") if tool else None
         parameters = {k: v for k, v in slots.items() if not properties or k in properties}
-        events = [
-            {"type": "tool_call", "tool_name": skill.tool, "tool_call_id": call_id, "parameters": parameters}
-        ]
+        yield {
+            "type": "tool_call",
+            "tool_name": skill.tool,
+            "tool_call_id": call_id,
+            "parameters": parameters,
+        }
         if tool is None:
-            events.append(
-                {"type": "tool_result", "tool_call_id": call_id, "error": f"No tool named {skill.tool}."}
-            )
-            events.append({"type": "error", "code": "tool_failed", "message": f"No tool named {skill.tool}."})
-            return None, events
+            yield {"type": "tool_result", "tool_call_id": call_id, "error": f"No tool named {skill.tool}."}
+            yield {"type": "error", "code": "tool_failed", "message": f"No tool named {skill.tool}."}
+            return
+        async for event in gated(
+            context, tool_name=skill.tool, tool_call_id=call_id, parameters=parameters, outcome=outcome
+        ):
+            yield event
+        if outcome["decision"] != APPROVED:
+            yield {"type": "tool_result", "tool_call_id": call_id, "error": outcome["decision"]}
+            return
+        if outcome.get("known"):  # ran before this turn was run again: not twice
+            yield {"type": "tool_result", "tool_call_id": call_id, **outcome["known"]}
+            outcome["result"] = outcome["known"].get("result")
+            return
         try:
             result = await run_tool(
                 tool,
@@ -175,8 +193,8 @@ class BuiltinEngine:
                 masker=context.compiled.masker,
             )
         except ToolFailed as exc:
-            events.append({"type": "tool_result", "tool_call_id": call_id, "error": exc.message})
-            events.append({"type": "error", "code": "tool_failed", "message": exc.message})
-            return None, events
-        events.append({"type": "tool_result", "tool_call_id": call_id, "result": result})
-        return result, events
+            yield {"type": "tool_result", "tool_call_id": call_id, "error": exc.message}
+            yield {"type": "error", "code": "tool_failed", "message": exc.message}
+            return
+        outcome["result"] = result
+        yield {"type": "tool_result", "tool_call_id": call_id, "result": result}

@@ -28,6 +28,7 @@ class Context:
     history: list[dict] = field(default_factory=list)  # [{"role": "user"|"agent"|"context", "text"}]
     state: dict = field(default_factory=dict)  # the engine's own memory between turns
     turn: int = 0
+    approvals: object = None  # an ApprovalGate: tools that wait for a person (approvals.py)
 
     def lookup(self, name: str, *, local: dict | None = None, for_output: bool = True):
         """A template variable: the stage's variables first, then this turn's slots and

@@ -14,6 +14,7 @@ import httpx
 
 from lifecycle.outbound import OutboundRefused, apinned_client
 
+from .approvals import APPROVED, gated
 from .engine import Context
 from .text import estimate_tokens
 from .tools import ToolFailed, run_tool
@@ -166,6 +167,22 @@ class OpenAIEngine:
             "parameters": parameters,
         }
         tool = context.compiled.tools.get(call["name"])
+        outcome: dict = {}
+        if tool is not None:
+            async for event in gated(
+                context, tool_name=call["name"], tool_call_id=call_id, parameters=parameters, outcome=outcome
+            ):
+                yield event
+            decision = outcome["decision"]
+            if decision != APPROVED or outcome.get("known"):
+                # Not approved: the model hears why and answers without it. Known: the
+                # call ran before this turn was run again, and does not run twice.
+                frame = {"error": decision} if decision != APPROVED else outcome["known"]
+                yield {"type": "tool_result", "tool_call_id": call_id, **frame}
+                messages.append(
+                    {"role": "tool", "tool_call_id": call_id, "content": json.dumps(frame, default=str)}
+                )
+                return
         try:
             if tool is None:
                 raise ToolFailed(f"No tool named {call['name']}.")

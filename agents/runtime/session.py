@@ -13,6 +13,7 @@ import time
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
+from .approvals import AwaitingApproval
 from .compile import CompiledAgent
 from .engine import Context, engine_for
 from .masking import StreamMasker, storable
@@ -32,6 +33,9 @@ class Session:
     state: dict = field(default_factory=dict)
     stream_delay: float = 0.0  # seconds between deltas when an engine does not stream itself
     pending: list[dict] = field(default_factory=list)  # turns not yet written
+    approvals: object = None  # an ApprovalGate, when the stage makes some tools wait
+    # A live turn stopped at a call that waits for a person: that approval's id.
+    awaiting: str | None = None
     _interrupt: asyncio.Event | None = None
     _responding: bool = False
 
@@ -44,14 +48,19 @@ class Session:
             history=self.history,
             state=self.state,
             turn=self.turn_count,
+            approvals=self.approvals,
         )
         self.engine = engine_for(self.compiled)
         self.masker = self.compiled.masker
 
-    async def respond(self, text: str):
+    async def respond(self, text: str, *, again: bool = False):
         """Yield the frames of one exchange, with the stage's secret values masked in
-        every one, whatever the engine or its tools brought back."""
-        async with aclosing(self._respond(text)) as frames:
+        every one, whatever the engine or its tools brought back.
+
+        `again`: the user's message is already recorded (a live turn that stopped at a
+        call waiting for a person, run again once it is decided).
+        """
+        async with aclosing(self._respond(text, again=again)) as frames:
             async for frame in frames:
                 yield self.masker.mask(frame)
 
@@ -96,15 +105,19 @@ class Session:
             return True
         return False
 
-    async def _respond(self, text: str):
+    async def _respond(self, text: str, *, again: bool = False):
         """Yield the frames of one exchange: deltas, tools, errors, and the final response."""
         self._responding, self._interrupt = True, asyncio.Event()
+        self.awaiting = None
         started = time.perf_counter()
         first_delta: float | None = None
         delivered: list[str] = []
         errors: list[dict] = []
         tools: list[dict] = []
-        self._record("user", text)
+        if not again:
+            self._record("user", text)
+        if self.approvals is not None:
+            self.approvals.user_text = self.masker.text(text)
         self.context.turn = self.turn_count
         response_id = self.context.response_id()
 
@@ -163,47 +176,59 @@ class Session:
                                     await asyncio.sleep(self.stream_delay)
                         final = event
                         break
-                    if kind in ("tool_call", "tool_result"):
+                    if kind in ("tool_call", "tool_result", "tool_approval_requested"):
                         tools.append(event)
                     elif kind == "error":
                         errors.append(event)
                     yield event
-            for frame in held():
+        except AwaitingApproval as exc:
+            # The turn goes on after the decision; nothing of the agent's is recorded yet.
+            self.awaiting = exc.approval_id
+        else:
+            async for frame in self._finish(
+                response_id, final, delivered, errors, tools, held, latency, first_delta
+            ):
                 yield frame
-            spoken = "".join(delivered)
-            final = final or {"text": spoken, "sources": [], "details": {}, "usage": {}}
-            if self._interrupt.is_set():
-                yield {"type": "interruption", "response_id": response_id}
-                yield {
-                    "type": "agent_response_correction",
-                    "response_id": response_id,
-                    "original": final.get("text", spoken),
-                    "corrected": spoken,
-                }
-            else:
-                yield {
-                    "type": "agent_response",
-                    "response_id": response_id,
-                    "text": final["text"],
-                    "sources": final.get("sources", []),
-                    "latency_ms": latency(time.perf_counter()),
-                }
-            usage = final.get("usage", {})
-            self._record(
-                "agent",
-                spoken if self._interrupt.is_set() else final["text"],
-                response_id=response_id,
-                interrupted=self._interrupt.is_set(),
-                latency_first_ms=latency(first_delta),
-                latency_total_ms=latency(time.perf_counter()),
-                tokens_in=usage.get("tokens_in", 0),
-                tokens_out=usage.get("tokens_out", 0),
-                cost=usage.get("cost", 0),
-                details={**final.get("details", {}), "sources": final.get("sources", []), "tools": tools},
-                error=errors[0] if errors else None,
-            )
         finally:
             self._responding = False
+
+    async def _finish(self, response_id, final, delivered, errors, tools, held, latency, first_delta):
+        """The end of an exchange: the final response (or the correction of an
+        interrupted one), and the agent's turn for the record."""
+        for frame in held():
+            yield frame
+        spoken = "".join(delivered)
+        final = final or {"text": spoken, "sources": [], "details": {}, "usage": {}}
+        if self._interrupt.is_set():
+            yield {"type": "interruption", "response_id": response_id}
+            yield {
+                "type": "agent_response_correction",
+                "response_id": response_id,
+                "original": final.get("text", spoken),
+                "corrected": spoken,
+            }
+        else:
+            yield {
+                "type": "agent_response",
+                "response_id": response_id,
+                "text": final["text"],
+                "sources": final.get("sources", []),
+                "latency_ms": latency(time.perf_counter()),
+            }
+        usage = final.get("usage", {})
+        self._record(
+            "agent",
+            spoken if self._interrupt.is_set() else final["text"],
+            response_id=response_id,
+            interrupted=self._interrupt.is_set(),
+            latency_first_ms=latency(first_delta),
+            latency_total_ms=latency(time.perf_counter()),
+            tokens_in=usage.get("tokens_in", 0),
+            tokens_out=usage.get("tokens_out", 0),
+            cost=usage.get("cost", 0),
+            details={**final.get("details", {}), "sources": final.get("sources", []), "tools": tools},
+            error=errors[0] if errors else None,
+        )
 
     def take_pending(self) -> list[dict]:
         pending, self.pending = self.pending, []
