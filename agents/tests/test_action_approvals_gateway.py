@@ -47,7 +47,7 @@ def events(client, lineage, cid, after, wait=0):
 def test_approved_the_tool_runs_and_the_answer_follows_from_the_events_endpoint():
     world = make_world()
     with Recorder(refund_server_handler) as server:
-        agent, client, lineage, cid = start(world, server)
+        _, client, lineage, cid = start(world, server)
         said = ask_refund(client, lineage, cid)
         assert [e["type"] for e in said] == ["tool_call", "tool_approval_requested"]
         waiting = said[-1]
