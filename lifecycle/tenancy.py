@@ -12,8 +12,8 @@ import sys
 
 from django.db import models
 from django.db.models.options import Options
-from django.db.models.sql import Query
 from django.db.models.signals import class_prepared
+from django.db.models.sql import Query
 
 
 class UnscopedQueryError(RuntimeError):

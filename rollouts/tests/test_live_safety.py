@@ -1,6 +1,7 @@
 """Safety scores on a sample of live answers, stored per version and read by the gate."""
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.models import Stage
@@ -142,3 +143,17 @@ def test_the_policy_refuses_a_rate_out_of_range(world):
     )
     body = assert_envelope(response, 400, "invalid")
     assert "gate.max_safety_defect_rate" in body["error"]["fields"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_test_runs_tab_shows_the_live_sample_per_version(world, settings):
+    settings.SAFETY_LIVE_SAMPLE_RATE = 1.0
+    agent, client = live_agent(world)
+    converse(client, agent, "hello", "say something scary", "where is order 4242")
+    browser = Client()
+    browser.force_login(world.users["viewer"])
+    page = browser.get(f"/orgs/acme/agents/{agent.pk}/test-runs/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Safety defects per version" in html and "live sample (3 answers)" in html
+    assert '<td class="defect">33.3 %</td>' in html  # violence: one answer in three
