@@ -88,3 +88,14 @@ def action_approval_policy(*, org_id, stage_id) -> dict:
     for provider in ACTION_APPROVAL_POLICY:
         policy = provider(org_id=org_id, stage_id=stage_id)
     return policy
+
+
+# Called inside the transaction of a change to an agent's components (create, update,
+# delete), as callback(agent=). The approvals app voids requests that showed approvers
+# the agent's earlier content.
+COMPONENTS_CHANGED: list[Callable] = []
+
+
+def components_changed(*, agent) -> None:
+    for callback in COMPONENTS_CHANGED:
+        callback(agent=agent)

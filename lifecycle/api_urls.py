@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 
 from accounts.api import views as accounts
 from agents.api import urls as agents_urls
+from approvals.api import urls as approvals_urls
 from lifecycle.endpoints import AuditViewSet, OperationViewSet
 from lifecycle.errors import api_not_found
 from rollouts.api import gateway_urls
@@ -26,6 +27,7 @@ org_patterns = [
     *agents_urls.urlpatterns,
     *rollouts_urls.urlpatterns,
     *webhooks_urls.urlpatterns,
+    *approvals_urls.urlpatterns,
 ]
 
 urlpatterns = [

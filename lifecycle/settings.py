@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "agents",
     "rollouts",
     "webhooks",
+    "approvals",
 ]
 
 # The innermost middleware is sync-only on purpose: Django then runs the whole chain and
@@ -231,6 +232,11 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-action-approvals": {
         "task": "agents.sweep_action_approvals",
         "schedule": float(env_int("ACTION_APPROVAL_SWEEP_SECONDS", 15)),
+    },
+    # Approval requests past their expiry end, and their operations are cancelled.
+    "approvals-expire-due": {
+        "task": "approvals.expire_due",
+        "schedule": float(env_int("APPROVALS_EXPIRY_SWEEP_SECONDS", 60)),
     },
 }
 # How often a console waiting for an action approval looks at its row.

@@ -4,6 +4,7 @@ from django.urls import include, path
 
 from accounts import views as accounts
 from agents import views as agents
+from approvals import views as approvals
 from lifecycle import views as kernel
 from rollouts import judge_views, policy_views, redteam_views, soak_views, suite_views, test_run_views
 from rollouts import views as rollouts
@@ -55,6 +56,8 @@ org_pages = [
     path("agents/<uuid:agent_id>/pull/", rollouts.PullPage.as_view(), name="agent-pull"),
     path("agents/<uuid:agent_id>/backport/", rollouts.BackportProposePage.as_view(), name="agent-backport"),
     path("backports/", rollouts.BackportsPage.as_view(), name="backports"),
+    path("approvals/", approvals.ApprovalsPage.as_view(), name="approvals"),
+    path("approvals/<uuid:approval_id>/", approvals.ApprovalPage.as_view(), name="approval"),
     path("lineages/<slug:lineage>/", rollouts.LineagePage.as_view(), name="lineage"),
     path("operations/<uuid:operation_id>/", kernel.OperationPage.as_view(), name="operation"),
     path("webhooks/", webhooks.WebhooksPage.as_view(), name="webhooks"),

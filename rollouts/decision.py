@@ -14,6 +14,7 @@ to promote, pull and release, the kinds that run as operations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -359,6 +360,29 @@ def change_recheck(*, operation, kind: str, agent: Agent, target_stage: Stage, t
         )
         raise
     return decision
+
+
+# Called inside the transaction of a change that waits for approvals, once its operation
+# exists (status awaiting_approval), as opener(access=, operation=, kind=, agent=,
+# source_agent=, target_stage=, decision=, reason=). The approvals app registers the
+# one that records the request and points the operation's result at it.
+APPROVAL_OPENERS: list[Callable] = []
+
+
+def approval_open(
+    *, access: Access, operation, kind: str, agent: Agent, source_agent, target_stage: Stage, decision, reason
+) -> None:
+    for opener in APPROVAL_OPENERS:
+        opener(
+            access=access,
+            operation=operation,
+            kind=kind,
+            agent=agent,
+            source_agent=source_agent,
+            target_stage=target_stage,
+            decision=decision,
+            reason=reason,
+        )
 
 
 def agent_change_guard(*, access: Access, kind: str, agent: Agent, override_freeze=None) -> dict:

@@ -49,7 +49,8 @@ DEFAULTS: dict = {
         "max_error_rate": None,
         "max_safety_defect_rate": None,
     },
-    "approvals": {"required": 0, "expires_in_hours": 72},
+    # groups: [{"name", "members": [user id], "required"}], quotas of named reviewers.
+    "approvals": {"required": 0, "expires_in_hours": 72, "groups": []},
     "freeze_windows": [],
     # None: the org's last stage requires releases, the others do not (resolved on read).
     "releases": {"required": None, "default_strategy": "direct"},
@@ -281,7 +282,63 @@ def _approvals(errors, value) -> dict:
             integer=True,
             nullable=False,
         )
+    if "groups" in value:
+        approvals["groups"] = _list(errors, "approvals.groups", value["groups"], _group(errors), max_items=10)
+        names = [group.get("name") for group in approvals["groups"] if group.get("name")]
+        if len(set(names)) < len(names):
+            errors.add("approvals.groups", "Group names must be unique.")
+        if approvals["groups"] and not approvals.get("required"):
+            errors.add("approvals.required", "Groups need approvals: set required to at least 1.")
     return approvals
+
+
+def _group(errors):
+    def member(path, value):
+        try:
+            return str(uuid.UUID(value))
+        except (TypeError, ValueError, AttributeError):
+            errors.add(path, "Expected a user id.")
+            return None
+
+    def group(path, value) -> dict:
+        if _object(errors, path, value, ("name", "members", "required")) is None:
+            return {}
+        result = {"name": _text(errors, f"{path}.name", value.get("name"), required=True, max_length=100)}
+        members = _list(errors, f"{path}.members", value.get("members"), member)
+        if isinstance(value.get("members"), list) and not value["members"]:
+            errors.add(f"{path}.members", "Name at least one member.")
+        result["members"] = members
+        result["required"] = _number(
+            errors,
+            f"{path}.required",
+            value.get("required", 1),
+            low=1,
+            high=100,
+            integer=True,
+            nullable=False,
+        )
+        if result["required"] is not None and members and result["required"] > len(members):
+            errors.add(f"{path}.required", "More approvals than the group has members.")
+        return result
+
+    return group
+
+
+def _group_members_belong(errors: _Errors, org_id, approvals: dict) -> None:
+    """Every group member is a member of the org (ids are checked against it, never trusted)."""
+    from accounts.models import Membership
+
+    ids = {m for group in approvals.get("groups") or [] for m in group.get("members") or [] if m}
+    if not ids:
+        return
+    known = {
+        str(u)
+        for u in Membership.objects.for_org(org_id).filter(user_id__in=ids).values_list("user_id", flat=True)
+    }
+    for n, group in enumerate(approvals.get("groups") or []):
+        for m, member in enumerate(group.get("members") or []):
+            if member and member not in known:
+                errors.add(f"approvals.groups.{n}.members.{m}", "Not a member of this organization.")
 
 
 WEEKLY_KEYS = ("id", "kind", "days", "start", "end_day", "end", "timezone", "reason")
@@ -451,6 +508,10 @@ def stage_policy_update(*, access: Access, stage: Stage, document) -> dict:
     if not access.is_admin:
         raise Forbidden("Only org owners and admins change a stage's policy.")
     normalized = policy_validate(document)
+    errors = _Errors()
+    _group_members_belong(errors, access.org.pk, normalized.get("approvals") or {})
+    if errors.fields:
+        raise Invalid(fields=errors.fields)
     with transaction.atomic():
         policy = StagePolicy.objects.for_org(access.org).select_for_update().filter(
             stage=stage

@@ -140,6 +140,10 @@ class StagePolicyPage(OrgPage):
             approvals[key] = 0 if value is None and key == "required" else value
         if approvals["expires_in_hours"] is None:
             del approvals["expires_in_hours"]
+        # Groups are set over the API; the form keeps them as they are.
+        groups = (stored_document(self.stage).get("approvals") or {}).get("groups")
+        if groups:
+            approvals["groups"] = groups
         releases = {"default_strategy": form["releases_default_strategy"]}
         if form["releases_required"] in ("true", "false"):
             releases["required"] = form["releases_required"] == "true"

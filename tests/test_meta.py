@@ -431,6 +431,10 @@ def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
         events=["*"],
         secret="0123456789abcdef",
     ).pk
+
+    from approvals.tests.helpers import make_approval
+
+    foreign["approval_id"] = make_approval(world.globex).pk
     client = signed_in(world.users["owner"])
     leaks, probed = [], 0
     for route, name, _ in walk(get_resolver().url_patterns):

@@ -14,6 +14,7 @@ from lifecycle.errors import Conflict, Forbidden, Invalid, PreconditionFailed
 from lifecycle.errors import flatten_fields as _flatten
 
 from ..components import POLICY, SETTINGS
+from ..hooks import components_changed
 from ..models import Agent, Component, Tombstone
 from ..secrets import content_hash, is_sealed, seal
 from ..specs import validate_name, validate_spec
@@ -86,6 +87,7 @@ def _touch(agent: Agent) -> None:
         has_unsaved_changes=True, updated_at=timezone.now()
     )
     agent.has_unsaved_changes = True
+    components_changed(agent=agent)
 
 
 def _name_conflict(kind: str, name: str) -> Invalid:

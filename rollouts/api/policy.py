@@ -46,9 +46,16 @@ class GateSerializer(serializers.Serializer):
     )
 
 
+class ApprovalGroupSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    members = serializers.ListField(child=serializers.UUIDField(), help_text="User ids (org members).")
+    required = serializers.IntegerField(min_value=1, help_text="Approvals needed from the group's members.")
+
+
 class ApprovalsSerializer(serializers.Serializer):
     required = serializers.IntegerField(min_value=0, max_value=10)
     expires_in_hours = serializers.IntegerField(min_value=1, max_value=720)
+    groups = ApprovalGroupSerializer(many=True, required=False)
 
 
 class FreezeWindowSerializer(serializers.Serializer):

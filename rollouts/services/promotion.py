@@ -30,7 +30,7 @@ from lifecycle.operations import (
     operation_start,
 )
 
-from ..decision import change_decide, change_recheck, decision_record
+from ..decision import approval_open, change_decide, change_recheck, decision_record
 from ..events import agent_event, operation_failed_event
 
 KIND = "agent.promote"
@@ -134,6 +134,17 @@ def agent_promote(
         # what is committed, so a clone committed by now is seen here.
         require_no_clone(agent, target)
         decision_record(access=access, decision=decision, target=agent)
+        if status == OperationStatus.AWAITING_APPROVAL:
+            approval_open(
+                access=access,
+                operation=operation,
+                kind="promote",
+                agent=agent,
+                source_agent=agent,
+                target_stage=target,
+                decision=decision,
+                reason=changelog,
+            )
         audit_record(
             org=access.org,
             actor=access.user,

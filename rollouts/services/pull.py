@@ -43,7 +43,7 @@ from lifecycle.operations import (
     operation_start,
 )
 
-from ..decision import change_decide, change_recheck, decision_record
+from ..decision import approval_open, change_decide, change_recheck, decision_record
 from ..events import agent_event, operation_failed_event
 from .promotion import require_confirmation, require_no_editors
 
@@ -82,7 +82,12 @@ def pull_preview(*, access: Access, agent: Agent, lines: bool = False) -> dict:
     Each item carries `before` (this agent's spec) and `after` (the source's), masked, and
     the fields that differ; `lines` adds the side-by-side rows the UI shows.
     """
-    source = pull_source(access, agent)
+    return pull_preview_between(pull_source(access, agent), agent, lines=lines)
+
+
+def pull_preview_between(source: Agent, agent: Agent, *, lines: bool = False) -> dict:
+    """The preview of a pull from `source` into `agent`, for a caller that already holds the
+    source (an approval request's evidence shows it to reviewers of the target stage)."""
     changes, refresh = pull_changes(source, agent)
     by_kind: dict[str, dict[str, int]] = {}
     for change in changes:
@@ -196,6 +201,17 @@ def pull_request(
             conflict_message="A pull into this agent is already under way.",
         )
         decision_record(access=access, decision=decision, target=agent)
+        if operation.status == OperationStatus.AWAITING_APPROVAL:
+            approval_open(
+                access=access,
+                operation=operation,
+                kind="pull",
+                agent=agent,
+                source_agent=source,
+                target_stage=agent.stage,
+                decision=decision,
+                reason=changelog,
+            )
         audit_record(
             org=access.org,
             actor=access.user,

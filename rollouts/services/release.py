@@ -31,7 +31,7 @@ from lifecycle.operations import (
     operation_start,
 )
 
-from ..decision import change_decide, change_recheck, decision_record
+from ..decision import approval_open, change_decide, change_recheck, decision_record
 from ..events import agent_event
 from ..models import ACTIVE_RELEASE_STATUSES, Release, ReleaseStatus, ReleaseStrategy
 from ..policy import releases_required
@@ -117,7 +117,6 @@ def release_create(
     with transaction.atomic():
         decision_record(access=access, decision=decision, target=agent)
         if decision.approvals_required:
-            # Nothing approves it until the approvals work lands (issue 10); it waits, visibly.
             operation = operation_start(
                 org=access.org,
                 actor=access.user,
@@ -135,6 +134,16 @@ def release_create(
                 exclusive_key=f"release:{agent.pk}",
                 status=OperationStatus.AWAITING_APPROVAL,
                 conflict_message="A release of this agent is already waiting for approval.",
+            )
+            approval_open(
+                access=access,
+                operation=operation,
+                kind="release",
+                agent=agent,
+                source_agent=None,
+                target_stage=agent.stage,
+                decision=decision,
+                reason=changelog,
             )
             audit_record(
                 org=access.org,
