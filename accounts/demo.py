@@ -16,7 +16,9 @@ DEMO_USERS = [
     ("admin@acme.test", "admin", {}),
     ("developer@acme.test", "member", {"development": "manager"}),
     ("tester@acme.test", "member", {"development": "viewer", "testing": "manager"}),
-    ("staging@acme.test", "member", {"testing": "viewer", "staging": "manager"}),
+    # Also a production manager: they ask for promotions into Production, which the
+    # production manager and an admin approve (Production requires 2 approvals).
+    ("staging@acme.test", "member", {"testing": "viewer", "staging": "manager", "production": "manager"}),
     ("production@acme.test", "member", {"staging": "viewer", "production": "manager"}),
     (
         "viewer@acme.test",

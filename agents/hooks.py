@@ -99,3 +99,14 @@ COMPONENTS_CHANGED: list[Callable] = []
 def components_changed(*, agent) -> None:
     for callback in COMPONENTS_CHANGED:
         callback(agent=agent)
+
+
+# Called by `seed_demo` after the demo org and agent exist, as seeder(org=). Later domains
+# add their part of the demo (a stage policy, approvals …) without agents importing them.
+# Each seeder is idempotent: `seed_demo` runs again on an existing demo.
+DEMO_SEEDERS: list[Callable] = []
+
+
+def demo_seed(*, org) -> list[str]:
+    """Run every registered seeder; returns what they report having done."""
+    return [done for seeder in DEMO_SEEDERS if (done := seeder(org=org))]

@@ -100,8 +100,8 @@ def test_put_replaces_the_whole_document_and_is_audited_with_what_changed(world)
     event = AuditEvent.objects.for_org(world.acme).filter(action="stage.policy_updated").get()
     assert event.changes["stage"] == "testing"
     assert event.changes["changed"]["approvals"] == {
-        "from": {"required": 0, "expires_in_hours": 72},
-        "to": {"required": 2, "expires_in_hours": 72},
+        "from": {"required": 0, "expires_in_hours": 72, "groups": []},
+        "to": {"required": 2, "expires_in_hours": 72, "groups": []},
     }
     assert "thresholds" in event.changes["changed"]
     # A PUT replaces: omitted parts go back to their defaults ("no rule").

@@ -32,6 +32,9 @@ def in_production(base: str) -> str:
             )
             assert started.status_code == 202, started.text
             operation = started.json()["operation"]
+            if operation["status"] == "awaiting_approval":
+                # The demo's Production requires 2 approvals from its managers (not the asker).
+                approve(base, operation["result"]["approval"], ("production@acme.test", "owner@acme.test"))
             deadline = time.monotonic() + 60
             while operation["status"] not in ("succeeded", "failed"):
                 assert time.monotonic() < deadline, operation
@@ -40,6 +43,17 @@ def in_production(base: str) -> str:
             assert operation["status"] == "succeeded", operation
             agent = operation["result"]["agent"]["id"]
         return agent
+
+
+def approve(base: str, approval: str, managers) -> None:
+    from accounts.demo import DEMO_PASSWORD
+
+    for email in managers:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            token = http.post("/api/v1/auth/token/", json={"email": email, "password": DEMO_PASSWORD}).json()
+            http.headers["Authorization"] = f"Token {token['token']}"
+            decided = http.post(f"/api/v1/orgs/acme/approvals/{approval}/approve/", json={"comment": "Fine."})
+            assert decided.status_code == 200, decided.text
 
 
 def test_make_live_in_production(page, stack):
@@ -55,7 +69,19 @@ def test_make_live_in_production(page, stack):
     page.get_by_label("Changelog", exact=False).fill("Launch day: the helper answers live users.")
     shoot(page, "make-live-dialog")
     page.get_by_role("button", name="Make live").click()
-    expect(page.get_by_text("Version 1 is live.")).to_be_visible()
+    # The demo's Production requires 2 approvals: the release waits for its managers.
+    expect(page.get_by_text("Awaiting approval")).to_be_visible()
+    page.get_by_role("link", name="See the request and its evidence").click()
+    page.wait_for_url("**/approvals/**")
+    expect(page.get_by_text("Launch day: the helper answers live users.").first).to_be_visible()
+    approval = page.url.rstrip("/").rsplit("/", 1)[-1]
+    approve(stack["base"], approval, ("production@acme.test", "owner@acme.test"))
+    deadline = time.monotonic() + 60
+    while True:  # the worker runs the approved release
+        page.goto(f"/orgs/acme/agents/{agent}/releases/")
+        if page.locator(".live-version").inner_text().strip() == "live v1" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     expect(page.locator(".live-version")).to_have_text("live v1")
     history = page.locator("table.releases")
     expect(history.get_by_text("Launch day: the helper answers live users.")).to_be_visible()
