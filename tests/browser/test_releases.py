@@ -70,7 +70,7 @@ def test_make_live_in_production(page, stack):
     shoot(page, "make-live-dialog")
     page.get_by_role("button", name="Make live").click()
     # The demo's Production requires 2 approvals: the release waits for its managers.
-    expect(page.get_by_text("Awaiting approval")).to_be_visible()
+    expect(page.locator("[data-awaiting-approval]")).to_be_visible()
     page.get_by_role("link", name="See the request and its evidence").click()
     page.wait_for_url("**/approvals/**")
     expect(page.get_by_text("Launch day: the helper answers live users.").first).to_be_visible()
