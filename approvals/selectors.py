@@ -6,7 +6,7 @@ from django.db.models import Q
 
 from lifecycle.access import Access
 
-from .models import ApprovalRequest, ApprovalStatus
+from .models import ApprovalDecision, ApprovalRequest, ApprovalStatus
 
 
 def approvals_visible(access: Access, queryset=None):
@@ -29,7 +29,8 @@ def approvals_to_review(access: Access, queryset=None):
     stage_ids = access.stage_ids_with("manager")
     if stage_ids is not None:
         requests = requests.filter(target_stage_id__in=stage_ids)
-    return requests.exclude(requested_by=access.user).exclude(decisions__user=access.user)
+    decided = ApprovalDecision.objects.for_org(access.org).filter(user=access.user).values("request_id")
+    return requests.exclude(requested_by=access.user).exclude(pk__in=decided)
 
 
 def approvals_waiting_count(access: Access) -> int:

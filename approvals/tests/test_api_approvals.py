@@ -380,3 +380,41 @@ def test_a_token_of_another_org_sees_nothing(world):
     make_approval(world.acme)
     outsider = api_client(world.users["outsider"])
     assert_envelope(outsider.get(BASE), 404, "not_found")
+
+
+def test_every_transition_is_an_event_for_webhooks(world, qa, django_capture_on_commit_callbacks):
+    from webhooks.models import OutboxEvent
+
+    def events():
+        return list(
+            OutboxEvent.objects.for_org(world.acme)
+            .filter(event__startswith="approval.")
+            .order_by("created_at")
+            .values_list("event", "data")
+        )
+
+    _, operation = ask(world)
+    approval_id = operation["result"]["approval"]
+    decide(world, "admin", approval_id)
+    with django_capture_on_commit_callbacks(execute=True):
+        decide(world, "qa", approval_id)
+    (requested, requested_data), (approved, approved_data) = events()
+    assert (requested, approved) == ("approval.requested", "approval.approved")
+    assert requested_data["approval"] == approval_id and requested_data["target_stage"] == "testing"
+    assert requested_data["requested_by"]["email"] == "tester@acme.test"
+    assert [d["user"]["email"] for d in approved_data["decisions"]] == ["admin@acme.test", "qa@acme.test"]
+
+    _, second = ask(world)
+    decide(world, "qa", second["result"]["approval"], "reject", comment="No.")
+    _, third = ask(world)
+    ApprovalRequest.objects.for_org(world.acme).filter(pk=third["result"]["approval"]).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    approvals_expire_due()
+    assert [e for e, _ in events()][2:] == [
+        "approval.requested",
+        "approval.rejected",
+        "approval.requested",
+        "approval.expired",
+    ]
+    assert "sk-very-secret-value" not in str(events())
