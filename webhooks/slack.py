@@ -75,6 +75,8 @@ def slack_text(payload: dict) -> str:
         words.append(f"(version {escape(data['version'])})")
     sentence = " ".join(words)
     detail = data.get("outcome") or data.get("reason") or data.get("message")
+    if not detail and data.get("failed_checks"):
+        detail = "failed " + ", ".join(str(c.get("name", "?")) for c in data["failed_checks"])
     if detail:
         sentence += f": {escape(detail)}"
     sentence += f" — org {escape(org)}."

@@ -259,3 +259,20 @@ def test_old_finished_events_are_purged_pending_ones_kept(world, on_commit):
     [kept] = OutboxEvent.objects.for_org(world.acme)
     assert kept.event == "pull.failed"
     assert DeliveryAttempt.objects.for_org(world.acme).count() == 0
+
+
+def test_slack_text_of_a_gate_failure_names_the_failed_checks():
+    from webhooks.slack import slack_text
+
+    text = slack_text(
+        {
+            "event": "gate.failed",
+            "org": "acme",
+            "data": {
+                "agent_name": "Bot",
+                "target_stage": "staging",
+                "failed_checks": [{"name": "min_accuracy"}],
+            },
+        }
+    )
+    assert text.startswith("*Gate failed* for Bot in staging: failed min_accuracy")

@@ -138,3 +138,24 @@ def test_backport_proposed_and_declined(world):
     backport_decline(access=access, backport=backport, note="not now")
     [declined] = events(world.acme, "backport.declined")
     assert declined.data["note"] == "not now"
+
+
+def test_a_finished_test_run_emits_test_run_finished(db):
+    from accounts.demo import seed_demo_org
+    from agents.demo import seed_demo_agent
+    from agents.models import Agent
+    from agents.runtime.compile import CACHE
+    from rollouts.services.test_runs import test_run_start as start_run
+    from rollouts.tests.test_test_runs import DEMO_CASES, developer, make_suite
+
+    CACHE.clear()
+    org, _ = seed_demo_org()
+    agent = seed_demo_agent(org) or Agent.objects.for_org(org).get(name="Acme Support")
+    agent = Agent.objects.for_org(org).select_related("stage", "org").get(pk=agent.pk)
+    suite = make_suite(agent, DEMO_CASES)
+    operation = start_run(access=developer(org), agent=agent, suite=suite)
+    assert run_operation_now(operation).status == "succeeded"
+    [finished] = events(org, "test_run.finished")
+    assert finished.data["run"] == operation.result["run"] and finished.data["suite"] == str(suite.pk)
+    assert (finished.data["passed"], finished.data["failed"]) == (2, 1)
+    assert finished.data["status"] == "succeeded" and finished.data["agent"] == str(agent.pk)
