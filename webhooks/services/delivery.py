@@ -73,7 +73,8 @@ def _sendable(delivery: Delivery) -> bool:
 def _lock(org_id, delivery_id) -> Delivery | None:
     return (
         Delivery.objects.for_org(org_id)
-        .select_for_update()
+        # Only the delivery's row: a join's rows (the org, the webhook) stay unlocked.
+        .select_for_update(of=("self",))
         .select_related("webhook", "event", "org")
         .filter(pk=delivery_id)
         .first()
@@ -112,6 +113,8 @@ def delivery_attempt(*, org_id, delivery_id, attempt: int) -> None:
                 error = f"HTTP {status_code}"
         except OutboundRefused as exc:
             error = str(exc)
+        except crypto.InvalidToken:
+            error = "The webhook's secret cannot be decrypted (LIFECYCLE_ENCRYPTION_KEYS changed?)."
         except httpx.TimeoutException:
             error = f"Timed out after {timeout} s."
         except httpx.HTTPError as exc:
