@@ -47,7 +47,11 @@ def notifications_for(access: Access):
         elif keys:
             wanted |= Q(event=event, **{f"data__{key}__in": keys})
     since = timezone.now() - timedelta(days=KEEP_DAYS)
-    mine = Q(data__by=access.user.email) & Q(data__has_key="by")
+    email = access.user.email
+    # "by" in rollouts' events; approvals name the requester as {"id", "email"}.
+    mine = (Q(data__has_key="by") & Q(data__by=email)) | (
+        Q(data__has_key="requested_by") & Q(data__requested_by__email=email)
+    )
     return (
         OutboxEvent.objects.for_org(access.org)
         .filter(wanted, created_at__gte=since)
@@ -86,7 +90,7 @@ def describe(row: OutboxEvent, org_slug: str) -> dict:
     from .slack import TITLES, event_link
 
     data = row.data or {}
-    link = event_link(org_slug, data)
+    link = _own_path(data.get("url"), org_slug) or event_link(org_slug, data)
     return {
         "id": row.pk,
         "event": row.event,
@@ -104,3 +108,10 @@ def _base() -> str:
     from django.conf import settings
 
     return settings.PUBLIC_URL.rstrip("/")
+
+
+def _own_path(url, org_slug: str) -> str | None:
+    """An event's own page (approvals name theirs), if it is a path of this org."""
+    if isinstance(url, str) and url.startswith(f"/orgs/{org_slug}/") and "//" not in url:
+        return url
+    return None

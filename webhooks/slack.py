@@ -49,6 +49,9 @@ def _link(url: str, label: str) -> str:
 
 def event_link(org_slug: str, data: dict) -> str | None:
     """The page an event is about, as an absolute URL, when it names one."""
+    own = data.get("url")
+    if isinstance(own, str) and own.startswith(f"/orgs/{org_slug}/") and "//" not in own:
+        return absolute(own)  # the event's own page (an approval's)
     try:
         if data.get("agent"):
             return absolute(reverse("agent", kwargs={"org": org_slug, "agent_id": data["agent"]}))

@@ -131,3 +131,18 @@ def test_unread_count_in_the_nav_and_mark_all_read(world):
     assert client.post("/orgs/acme/notifications/").status_code == 302
     assert unread_count(world.access("tester")) == 0
     assert "unread" not in client.get("/orgs/acme/").content.decode().split("Notifications", 1)[1][:80]
+
+
+def test_an_approval_request_links_to_its_page_and_skips_its_requester(world):
+    data = {
+        "approval": "a9",
+        "agent": "x",
+        "agent_name": "Bot",
+        "target_stage": "testing",
+        "requested_by": {"id": "u", "email": "tester@acme.test"},
+        "url": "/orgs/acme/approvals/a9/",
+    }
+    event_emit(org=world.acme, event="approval.requested", data=data)
+    assert not notifications_for(world.access("tester")).exists()
+    page = signed_in(world.users["admin"]).get("/orgs/acme/notifications/").content.decode()
+    assert 'href="/orgs/acme/approvals/a9/"' in page
