@@ -238,6 +238,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "approvals.expire_due",
         "schedule": float(env_int("APPROVALS_EXPIRY_SWEEP_SECONDS", 60)),
     },
+    # Progressing releases due for analysis; each release's own interval (5 s at least)
+    # decides when it is due, so this tick bounds how late an analysis can be.
+    "releases-tick": {
+        "task": "rollouts.releases_tick",
+        "schedule": float(env_int("RELEASE_TICK_SECONDS", 5)),
+    },
 }
 # How often a console waiting for an action approval looks at its row.
 ACTION_APPROVAL_POLL_SECONDS = float(os.environ.get("ACTION_APPROVAL_POLL_SECONDS", "0.5"))

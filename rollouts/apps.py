@@ -33,7 +33,7 @@ class RolloutsConfig(AppConfig):
         from agents.hooks import ACTIVE_RELEASES, AGENT_ACTIONS, AGENT_TABS, VERSION_WRITTEN
 
         from . import views
-        from .services import release
+        from .services import release, release_smoke  # noqa: F401  (release_smoke: its operation handler)
 
         if views.release_actions not in AGENT_ACTIONS:
             AGENT_ACTIONS.append(views.release_actions)

@@ -214,8 +214,11 @@ class ConversationsView(GatewayView):
         data = StartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agent = self.agent(lineage)
-        version = serving_version(agent, data.validated_data["user"])
+        # The id is chosen here: without a `user`, it is the key of the sticky split.
+        cid = uuid.uuid4()
+        version = serving_version(agent, data.validated_data["user"] or str(cid))
         conversation = conversation_start(
+            conversation_id=cid,
             agent=agent,
             version=version.number,
             draft=False,

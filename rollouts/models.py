@@ -134,8 +134,7 @@ class Release(TenantModel):
     weight = models.PositiveSmallIntegerField(default=0)
     step = models.PositiveSmallIntegerField(default=0)
     steps = models.JSONField(default=list, blank=True)
-    # Analysis verdicts, oldest first: [{"at","verdict","metrics","reason"}].
-    analysis = models.JSONField(default=list, blank=True)
+    # Analysis verdicts are ReleaseVerdict rows (`verdicts`), every one kept.
     changelog = models.TextField(max_length=10000)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -144,6 +143,20 @@ class Release(TenantModel):
     finished_at = models.DateTimeField(null=True, blank=True)
     # Why it ended the way it did (or, for automatic releases, where it came from).
     reason = models.TextField(blank=True, max_length=2000)
+    # Progressive strategies (canary, blue_green, manual): the analysis thresholds and
+    # interval, keep_warm and the smoke test, as validated at creation.
+    config = models.JSONField(default=dict, blank=True)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    # When the beat's sweep next analyses it (only while progressing).
+    next_analysis_at = models.DateTimeField(null=True, blank=True)
+    # After success: the stable version stays restorable by one rollback until then.
+    warm_until = models.DateTimeField(null=True, blank=True)
+    # A rollback for a safety violation moves the candidate's open conversations too.
+    safety_rollback = models.BooleanField(default=False)
+    # The smoke test (blue_green) or the run that waited for approval.
+    operation = models.ForeignKey(
+        "lifecycle.Operation", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -154,7 +167,14 @@ class Release(TenantModel):
                 name="release_one_active_per_agent",
             ),
         ]
-        indexes = [models.Index(fields=["org", "agent", "-created_at"], name="release_org_agent_time")]
+        indexes = [
+            models.Index(fields=["org", "agent", "-created_at"], name="release_org_agent_time"),
+            models.Index(
+                fields=["next_analysis_at"],
+                condition=models.Q(status="progressing"),
+                name="release_due_for_analysis",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.strategy} release v{self.candidate_version} ({self.status})"
@@ -162,6 +182,36 @@ class Release(TenantModel):
     @property
     def active(self) -> bool:
         return self.status in ACTIVE_RELEASE_STATUSES
+
+
+class Verdict(models.TextChoices):
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
+class ReleaseVerdict(TenantModel):
+    """One analysis of a progressing release: its verdict, numbers, tests and p-values."""
+
+    id = models.BigAutoField(primary_key=True)
+    release = models.ForeignKey(Release, on_delete=models.PROTECT, related_name="verdicts")
+    at = models.DateTimeField()
+    step = models.PositiveSmallIntegerField()
+    weight = models.PositiveSmallIntegerField()
+    verdict = models.CharField(max_length=12, choices=Verdict.choices)
+    # {"conversations": {...}, "error_rate": {"result","stable","candidate","test","p_value",...}, ...}
+    metrics = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True, max_length=2000)
+    # What the verdict led to: advanced, rolled_back, paused, or "" (held).
+    action = models.CharField(max_length=20, blank=True)
+
+    class Meta:
+        ordering = ["release", "at", "id"]
+        indexes = [models.Index(fields=["org", "release", "at"], name="verdict_release_time")]
+
+    def __str__(self) -> str:
+        return f"{self.verdict} at {self.weight} %"
 
 
 # --- evaluation: suites, runs, red team, soak (issue 9) --------------------------------

@@ -9,6 +9,8 @@ from __future__ import annotations
 from agents.models import Agent, AgentVersion
 from lifecycle.errors import NotLive
 
+from .traffic import version_for
+
 
 def live_agent(stage, lineage_slug: str) -> Agent | None:
     return (
@@ -20,17 +22,18 @@ def live_agent(stage, lineage_slug: str) -> Agent | None:
 
 
 def serving_version(agent: Agent, conversation_key: str = "") -> AgentVersion:
-    """The saved version a new live conversation is served by: the agent's live version.
+    """The saved version a new live conversation is served by.
 
-    Only releases move `live_version`; an agent without one serves no live traffic
-    (409 `not_live`). `conversation_key` is what a traffic-splitting release will hash
-    for a sticky split.
+    The agent's live version, or, while a release splits its traffic, the stable or the
+    candidate version by the sticky hash of `conversation_key` (rollouts.traffic, no
+    query). An agent without a live version serves no live traffic (409 `not_live`).
     """
-    if agent.live_version is None:
+    number = version_for(agent, conversation_key)
+    if number is None:
         raise NotLive()
     version = (
         AgentVersion.objects.for_org(agent.org_id)
-        .filter(agent=agent, number=agent.live_version)
+        .filter(agent=agent, number=number)
         .select_related("manifest")
         .first()
     )

@@ -26,8 +26,11 @@ def conversation_start(
     end_user: str = "",
     variables: dict | None = None,
     overrides: dict | None = None,
+    conversation_id=None,
 ) -> Conversation:
+    ids = {"id": conversation_id} if conversation_id is not None else {}
     return Conversation.objects.create(
+        **ids,
         org_id=agent.org_id,
         agent=agent,
         stage_id=agent.stage_id,

@@ -1,7 +1,10 @@
 """Releases: the only way an agent's live version changes.
 
 `release_create` is what a manager of the agent's stage asks for (the API's and the UI's
-*Make live*): for now the `direct` strategy, which makes a saved version live at once.
+*Make live* and *Start a release*): `direct` makes a saved version live at once;
+`canary`, `blue_green` and `manual` start a progressive release whose transitions live in
+release_progress (advance, pause, resume, rollback), release_smoke (blue-green's smoke
+test) and release_analysis (the beat's verdicts).
 `release_on_version_written` is registered on agents' VERSION_WRITTEN hook: in a stage
 whose policy does not require releases every new version goes live at once, recorded as
 a `direct` release by whoever made the version; in one that does, nothing happens and
@@ -35,11 +38,14 @@ from ..decision import approval_open, change_decide, change_recheck, decision_re
 from ..events import agent_event
 from ..models import ACTIVE_RELEASE_STATUSES, Release, ReleaseStatus, ReleaseStrategy
 from ..policy import releases_required
+from ..release_config import release_config
+from ..traffic import routing_changed
 
 logger = logging.getLogger(__name__)
 
 KIND = "agent.release"
-AVAILABLE_STRATEGIES = (ReleaseStrategy.DIRECT,)
+# Strategies that compare a candidate with a stable version already live.
+NEEDS_STABLE = (ReleaseStrategy.CANARY, ReleaseStrategy.BLUE_GREEN)
 
 
 def active_release(agent: Agent) -> Release | None:
@@ -73,8 +79,6 @@ def _validate(agent: Agent, *, version, strategy: str, changelog) -> str:
     fields: dict[str, list[str]] = {}
     if strategy not in ReleaseStrategy.values:
         fields["strategy"] = [f"Choose one of: {', '.join(ReleaseStrategy.values)}."]
-    elif strategy not in AVAILABLE_STRATEGIES:
-        fields["strategy"] = [f"The {strategy} strategy is not available yet; use direct."]
     changelog = changelog.strip() if isinstance(changelog, str) else ""
     if not changelog:
         fields["changelog"] = ["Say what this release changes for live users."]
@@ -82,6 +86,8 @@ def _validate(agent: Agent, *, version, strategy: str, changelog) -> str:
         fields["version"] = ["Give the number of a saved version of this agent."]
     elif not AgentVersion.objects.for_org(agent.org_id).filter(agent=agent, number=version).exists():
         fields["version"] = [f"This agent has no version {version}."]
+    elif strategy != ReleaseStrategy.DIRECT and version == agent.live_version:
+        fields["version"] = [f"Version {version} is already live."]
     if fields:
         raise Invalid(fields=fields)
     return changelog
@@ -95,19 +101,38 @@ def release_create(
     changelog: str,
     strategy: str = ReleaseStrategy.DIRECT,
     override_freeze: dict | None = None,
+    steps: list | None = None,
+    analysis: dict | None = None,
+    keep_warm: str | None = None,
+    smoke: dict | None = None,
 ) -> Release | Operation:
     """Make a saved version of `agent` live: a Release, or an operation awaiting approval.
 
     Checks, in API.md's order: 403 unless the caller manages the agent's stage; 400 for
-    bad input (a strategy not available yet, a missing version, a blank changelog); 409
-    for an archived agent or one with an active release; the stage's decision (423
-    frozen, 409 gate_failed); then approvals (an operation `awaiting_approval`).
+    bad input (a missing version, a blank changelog, bad steps or thresholds); 409 for an
+    archived agent, one with an active release, or a canary with nothing live to compare
+    with; the stage's decision (423 frozen, 409 gate_failed); then approvals (an
+    operation `awaiting_approval`, which starts the release once approved).
     """
     if not access.has_stage_role(agent.stage_id, "manager"):
         raise Forbidden(f"Releasing in {agent.stage.name} needs the manager role there.")
     changelog = _validate(agent, version=version, strategy=strategy, changelog=changelog)
+    plan = None
+    if strategy != ReleaseStrategy.DIRECT:
+        plan = release_config(
+            agent=agent, strategy=strategy, steps=steps, analysis=analysis, keep_warm=keep_warm, smoke=smoke
+        )
+    elif any(given is not None for given in (steps, analysis, keep_warm, smoke)):
+        raise Invalid(
+            fields={"strategy": ["A direct release has no steps, analysis, keep_warm or smoke test."]}
+        )
     if agent.archived:
         raise Conflict("An archived agent serves no live traffic.")
+    if strategy in NEEDS_STABLE and agent.live_version is None:
+        raise Conflict(
+            f"A {strategy} release compares the candidate with the live version, and nothing is live: "
+            "make a first version live with a direct or manual release."
+        )
     if active_release(agent) is not None:
         raise Conflict("This agent already has a release in progress.")
     decision = change_decide(
@@ -128,6 +153,7 @@ def release_create(
                     "changelog": changelog,
                     "override_freeze": override_freeze,
                     "decision": decision.to_json(),
+                    "plan": list(plan) if plan else None,
                 },
                 stage=agent.stage,
                 target=agent,
@@ -158,13 +184,95 @@ def release_create(
                 },
             )
             return operation
-        return _release_direct(
+        if strategy == ReleaseStrategy.DIRECT:
+            return _release_direct(
+                actor=access.user,
+                agent=agent,
+                version=version,
+                changelog=changelog,
+                decision=decision.to_json(),
+            )
+        return _release_begin(
             actor=access.user,
             agent=agent,
             version=version,
             changelog=changelog,
+            strategy=strategy,
+            plan=plan,
             decision=decision.to_json(),
         )
+
+
+def _release_begin(
+    *, actor, agent: Agent, version: int, changelog: str, strategy: str, plan, decision: dict | None
+) -> Release:
+    """Record a progressive release with the agent's row locked, and start it by strategy:
+    a canary takes its first step's traffic now, a blue-green release runs its smoke test
+    first, a manual one waits for another manager's approval. Call inside a transaction."""
+    from .release_progress import release_event, release_step_forward
+    from .release_smoke import KIND as SMOKE
+
+    steps, config = plan
+    locked = Agent.objects.for_org(agent.org_id).select_for_update().get(pk=agent.pk)
+    if locked.live_version is None and strategy in NEEDS_STABLE:
+        raise Conflict("Nothing is live to compare the candidate with.")
+    status = {
+        ReleaseStrategy.CANARY: ReleaseStatus.PROGRESSING,
+        ReleaseStrategy.BLUE_GREEN: ReleaseStatus.SMOKE_TESTING,
+        ReleaseStrategy.MANUAL: ReleaseStatus.AWAITING_APPROVAL,
+    }[strategy]
+    try:
+        with transaction.atomic():  # a savepoint: a rival active release is a clean 409
+            release = Release.objects.create(
+                org_id=agent.org_id,
+                agent=locked,
+                status=status,
+                strategy=strategy,
+                stable_version=locked.live_version,
+                candidate_version=version,
+                weight=0,
+                step=0,
+                steps=steps,
+                config=config,
+                changelog=changelog[:10000],
+                created_by=actor if getattr(actor, "is_authenticated", False) else None,
+            )
+    except IntegrityError as exc:
+        raise Conflict("This agent already has a release in progress.") from exc
+    release.agent, release.org = locked, agent.org
+    audit_record(
+        org=agent.org,
+        actor=actor,
+        action="release.created",
+        target=agent,
+        changes={
+            "release": str(release.pk),
+            "strategy": strategy,
+            "stable_version": release.stable_version,
+            "candidate_version": version,
+            "steps": steps,
+            "changelog": changelog[:500],
+            **({"decision": decision} if decision is not None else {}),
+        },
+    )
+    release_event(
+        release, "release.started", reason=f"{strategy} release of version {version} started.", actor=actor
+    )
+    if strategy == ReleaseStrategy.CANARY:
+        release.step = -1
+        release_step_forward(release, actor=actor, reason="First step.")
+    elif strategy == ReleaseStrategy.BLUE_GREEN:
+        release.operation = operation_start(
+            org=agent.org,
+            actor=actor,
+            kind=SMOKE,
+            params={"release": str(release.pk), "agent": str(agent.pk)},
+            stage=agent.stage,
+            target=agent,
+        )
+        release.save(update_fields=["operation"])
+    routing_changed(agent.pk)
+    return release
 
 
 def _release_direct(
@@ -223,26 +331,41 @@ def _release_direct(
     }
     for event in ("release.started", "release.succeeded"):
         agent_event(event, locked, actor=actor, **about)
+    release.agent = locked
+    locked.live_version = version
+    routing_changed(agent.pk)
     return release
 
 
 @operation_handler(KIND)
 def release_run(operation: Operation) -> dict:
-    """A release that waited for approval: ask the stage again, then make it live."""
+    """A release that waited for approval: ask the stage again, then start it."""
     params = operation.params
-    agent = Agent.objects.for_org(operation.org_id).select_related("stage").get(pk=params["agent"])
+    agent = Agent.objects.for_org(operation.org_id).select_related("stage", "org").get(pk=params["agent"])
     if agent.archived:
         raise Conflict("The agent was archived meanwhile.")
     change_recheck(operation=operation, kind="release", agent=agent, target_stage=agent.stage, target=agent)
+    strategy = params.get("strategy") or ReleaseStrategy.DIRECT
     with transaction.atomic():
-        release = _release_direct(
-            actor=operation.requested_by,
-            agent=agent,
-            version=params["version"],
-            changelog=params["changelog"],
-            decision=params.get("decision"),
-        )
-        result = {"release": str(release.pk), "live_version": release.candidate_version}
+        if strategy == ReleaseStrategy.DIRECT:
+            release = _release_direct(
+                actor=operation.requested_by,
+                agent=agent,
+                version=params["version"],
+                changelog=params["changelog"],
+                decision=params.get("decision"),
+            )
+        else:
+            release = _release_begin(
+                actor=operation.requested_by,
+                agent=agent,
+                version=params["version"],
+                changelog=params["changelog"],
+                strategy=strategy,
+                plan=params["plan"],
+                decision=params.get("decision"),
+            )
+        result = {"release": str(release.pk), "live_version": release.agent.live_version}
         # Finished in the release's own transaction: a second delivery finds it done.
         operation_finish(operation, result=result)
     return result
