@@ -73,9 +73,13 @@ class ReleaseCreateSerializer(StrictSerializer):
         help_text='{"interval","min_samples","max_error_rate_increase","max_latency_increase",'
         '"max_rating_drop","max_safety_violations","inconclusive_limit","min_ratings"}',
     )
-    keep_warm = serializers.CharField(required=False, max_length=20, help_text='e.g. "24h" (default).')
+    keep_warm = serializers.CharField(
+        required=False, allow_null=True, max_length=20, help_text='e.g. "24h" (default).'
+    )
     smoke = serializers.JSONField(
-        required=False, help_text='blue_green only: {"suite": "<id>"} or {"turns": [{"user","expect"}]}.'
+        required=False,
+        allow_null=True,
+        help_text='blue_green only: {"suite": "<id>"} or {"turns": [{"user","expect"}]}.',
     )
     override_freeze = override_freeze_field()
 

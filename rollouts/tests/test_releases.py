@@ -216,19 +216,16 @@ def test_release_api_checks_role_input_and_audits(world):
         ({"version": 1, "changelog": "   "}, "changelog"),
         ({"version": 1}, "changelog"),
         ({"version": 7, "changelog": "no such"}, "version"),
-        ({"version": 1, "changelog": "x", "strategy": "canary"}, "strategy"),
         ({"version": 1, "changelog": "x", "strategy": "yolo"}, "strategy"),
         ({"version": "one", "changelog": "x"}, "version"),
+        ({"version": 1, "changelog": "x", "steps": [{"weight": 100}]}, "strategy"),
     ):
         response = manager.post(url, body, format="json")
         error = assert_envelope(response, 400, "invalid")["error"]
         assert field in error["fields"], (body, error)
-    assert (
-        "not available yet"
-        in manager.post(url, {"version": 1, "changelog": "x", "strategy": "canary"}, format="json").json()[
-            "error"
-        ]["fields"]["strategy"][0]
-    )
+    # A canary compares with what is live, and nothing is live yet.
+    canary = manager.post(url, {"version": 1, "changelog": "x", "strategy": "canary"}, format="json")
+    assert "nothing is live" in assert_envelope(canary, 409, "conflict")["error"]["message"]
     assert fresh(prod).live_version is None
     made = manager.post(url, {"version": 1, "changelog": "Launch day"}, format="json")
     assert made.status_code == 201, made.content
