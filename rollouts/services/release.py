@@ -17,6 +17,7 @@ releases of one agent never interleave, and at most one release per agent is act
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from django.db import IntegrityError, transaction
@@ -139,6 +140,10 @@ def release_create(
         access=access, kind="release", agent=agent, target_stage=agent.stage, override_freeze=override_freeze
     )
     decision.raise_for_blockers()
+    if strategy == ReleaseStrategy.MANUAL and not decision.approvals_required:
+        # A manual release is a person's approval, then 100 %: at least one, even where
+        # the stage's policy asks for none.
+        decision = dataclasses.replace(decision, approvals_required=1)
     with transaction.atomic():
         decision_record(access=access, decision=decision, target=agent)
         if decision.approvals_required:
@@ -219,7 +224,8 @@ def _release_begin(
     status = {
         ReleaseStrategy.CANARY: ReleaseStatus.PROGRESSING,
         ReleaseStrategy.BLUE_GREEN: ReleaseStatus.SMOKE_TESTING,
-        ReleaseStrategy.MANUAL: ReleaseStatus.AWAITING_APPROVAL,
+        # Only ever begun once approved (release_run): straight to its one step, 100 %.
+        ReleaseStrategy.MANUAL: ReleaseStatus.PROGRESSING,
     }[strategy]
     try:
         with transaction.atomic():  # a savepoint: a rival active release is a clean 409
@@ -261,6 +267,9 @@ def _release_begin(
     if strategy == ReleaseStrategy.CANARY:
         release.step = -1
         release_step_forward(release, actor=actor, reason="First step.")
+    elif strategy == ReleaseStrategy.MANUAL:
+        release.step = -1
+        release_step_forward(release, actor=actor, reason="Approved.")
     elif strategy == ReleaseStrategy.BLUE_GREEN:
         release.operation = operation_start(
             org=agent.org,

@@ -20,7 +20,7 @@ from lifecycle.audit import audit_record
 from lifecycle.errors import Conflict, Forbidden
 
 from ..events import agent_event
-from ..models import ACTIVE_RELEASE_STATUSES, Release, ReleaseStatus, ReleaseStrategy
+from ..models import ACTIVE_RELEASE_STATUSES, Release, ReleaseStatus
 from ..policy import duration_seconds
 from ..release_config import interval_seconds
 from ..traffic import routing_changed
@@ -122,11 +122,7 @@ def _succeed(release: Release, actor, reason: str, now) -> None:
 def release_step_forward(release: Release, *, actor, reason: str) -> Release:
     """One step on (call with the row locked): the next weight, or success at 100."""
     now = timezone.now()
-    if release.status in NOT_YET_SERVING:  # a manual release's approval: straight to 100
-        release.status = ReleaseStatus.PROGRESSING
-        nxt = len(release.steps) - 1
-    else:
-        nxt = release.step + 1
+    nxt = release.step + 1
     if nxt >= len(release.steps) or release.steps[nxt]["weight"] >= 100:
         _succeed(release, actor, reason, now)
         return release
@@ -139,16 +135,12 @@ def release_step_forward(release: Release, *, actor, reason: str) -> Release:
 
 
 def release_advance(*, access: Access, release: Release, reason: str = "") -> Release:
-    """A manager moves the release on a step now (or approves a manual release)."""
+    """A manager moves the release on a step now (at the last step: success)."""
     _may_manage(access, release)
     reason = _clean(reason)
     with transaction.atomic():
         release = _locked(release)
-        if release.status == ReleaseStatus.AWAITING_APPROVAL and release.strategy == ReleaseStrategy.MANUAL:
-            if release.created_by_id == access.user.pk:
-                raise Forbidden("A manual release is approved by another manager of the stage.")
-            _audit(release, access.user, "release.approved", reason)
-        elif release.status not in SPLITTING:
+        if release.status not in SPLITTING:
             raise Conflict(f"A {release.status.replace('_', ' ')} release cannot be advanced.")
         return release_step_forward(release, actor=access.user, reason=reason or "Advanced by hand.")
 

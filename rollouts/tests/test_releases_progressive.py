@@ -274,19 +274,28 @@ def test_a_succeeded_release_is_undone_by_one_rollback_while_warm(world):
     assert "no longer kept warm" in assert_envelope(act(world, again, "rollback"), 409)["error"]["message"]
 
 
-def test_manual_release_waits_for_another_managers_approval_then_takes_all_traffic(world):
+def test_manual_release_waits_for_the_stages_change_approval_then_takes_all_traffic(
+    world, django_capture_on_commit_callbacks
+):
     agent = live_with_candidate(world)
+    # Production's policy asks for no approval; a manual release asks for one anyway.
     made = start(world, agent, strategy="manual")
-    assert made.status_code == 201, made.content
-    release = Release.objects.for_org(world.acme).select_related("agent").get(pk=made.json()["id"])
-    assert (release.status, release.weight) == ("awaiting_approval", 0)
+    assert made.status_code == 202, made.content
+    operation = made.json()["operation"]
+    assert operation["status"] == "awaiting_approval"
+    approval = operation["result"]["approval"]
+    assert not Release.objects.for_org(world.acme).filter(agent=agent, strategy="manual").exists()
     assert gateway_for(agent).post(run_url(agent), {"user": "a"}, format="json").json()["version"] == 1
-    assert_envelope(act(world, release, "advance"), 403, "forbidden")  # no self-approval
-    approved = act(world, release, "advance", who="admin", reason="Reviewed the changelog")
-    assert approved.status_code == 200, approved.content
-    assert (approved.json()["status"], approved.json()["weight"]) == ("succeeded", 100)
+    # The requester may not approve their own release.
+    url = f"/api/v1/orgs/acme/approvals/{approval}/approve/"
+    assert world.client("owner").post(url, {"comment": "me"}, format="json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        decided = world.client("admin").post(url, {"comment": "Reviewed the changelog"}, format="json")
+    assert decided.status_code == 200, decided.content
+    release = Release.objects.for_org(world.acme).get(agent=agent, strategy="manual")
+    assert (release.status, release.weight, release.stable_version) == ("succeeded", 100, 1)
     assert fresh(agent).live_version == 2
-    assert AuditEvent.objects.for_org(world.acme).filter(action="release.approved").exists()
+    assert release.warm_until is not None
 
 
 def test_a_failed_blue_green_smoke_test_never_switches(world):
