@@ -6,7 +6,15 @@ from accounts import views as accounts
 from agents import views as agents
 from approvals import views as approvals
 from lifecycle import views as kernel
-from rollouts import judge_views, policy_views, redteam_views, soak_views, suite_views, test_run_views
+from rollouts import (
+    judge_views,
+    policy_views,
+    redteam_views,
+    release_views,
+    soak_views,
+    suite_views,
+    test_run_views,
+)
 from rollouts import views as rollouts
 from webhooks import views as webhooks
 
@@ -44,6 +52,11 @@ org_pages = [
     path("agents/<uuid:agent_id>/unarchive/", agents.UnarchivePage.as_view(), name="agent-unarchive"),
     path("agents/<uuid:agent_id>/promote/", rollouts.PromotePage.as_view(), name="agent-promote"),
     path("agents/<uuid:agent_id>/releases/", rollouts.ReleasesPage.as_view(), name="agent-releases"),
+    path(
+        "agents/<uuid:agent_id>/releases/<uuid:release_id>/",
+        release_views.ReleasePage.as_view(),
+        name="agent-release",
+    ),
     path("agents/<uuid:agent_id>/soak/", soak_views.SoakPage.as_view(), name="agent-soak"),
     path("agents/<uuid:agent_id>/red-team/", redteam_views.RedTeamPage.as_view(), name="agent-red-team"),
     path("agents/<uuid:agent_id>/test-runs/", test_run_views.TestRunsPage.as_view(), name="agent-test-runs"),

@@ -25,6 +25,7 @@ from lifecycle.ui import STARTED_TAG, OrgPage, flash_error
 
 from .models import BackportStatus
 from .policy import is_last_stage, releases_required
+from .release_views import progressive_arguments, start_form_context
 from .selectors import backports_visible, lineage_drift, releases_of, stage_keys_of
 from .services.backport import (
     backport_apply,
@@ -345,14 +346,17 @@ class ReleasesPage(AgentMixin, OrgPage):
             required=releases_required(agent.stage),
             production=is_last_stage(agent.stage),
             error=error,
-            posted=posted or {"version": str(agent.version), "changelog": ""},
+            posted=posted or {"version": str(agent.version), "changelog": "", "strategy": "direct"},
+            **start_form_context(agent, posted),
         )
         return context
 
     def post(self, request, org, agent_id):
         posted = {
+            **{key: value[:2000] for key, value in request.POST.items() if key != "csrfmiddlewaretoken"},
             "version": request.POST.get("version", ""),
             "changelog": request.POST.get("changelog", "")[:10000],
+            "strategy": request.POST.get("strategy", "direct"),
             "override_freeze": ConfirmedActionMixin.confirmation(request)["override_freeze"],
         }
         try:
@@ -363,7 +367,9 @@ class ReleasesPage(AgentMixin, OrgPage):
                 agent=self.agent,
                 version=int(posted["version"]),
                 changelog=posted["changelog"],
+                strategy=posted["strategy"],
                 override_freeze=posted["override_freeze"],
+                **progressive_arguments(request.POST, posted["strategy"]),
             )
         except DomainError as exc:
             # Shown next to the form with what was typed, so a refusal loses nothing.
@@ -372,5 +378,10 @@ class ReleasesPage(AgentMixin, OrgPage):
         if isinstance(made, Operation):
             messages.info(request, "The release waits for the stage's approvals.", extra_tags=STARTED_TAG)
             return redirect("operation", org=self.org.slug, operation_id=made.pk)
+        if made.strategy != "direct":
+            messages.success(
+                request, f"The {made.strategy} release of version {made.candidate_version} started."
+            )
+            return redirect("agent-release", org=self.org.slug, agent_id=self.agent.pk, release_id=made.pk)
         messages.success(request, f"Version {made.candidate_version} is live.")
         return redirect("agent-releases", org=self.org.slug, agent_id=self.agent.pk)

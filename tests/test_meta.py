@@ -435,6 +435,9 @@ def test_every_org_page_with_an_id_is_404_for_another_orgs_id(world):
     from approvals.tests.helpers import make_approval
 
     foreign["approval_id"] = make_approval(world.globex).pk
+    from rollouts.models import Release
+
+    foreign["release_id"] = Release.objects.for_org(world.globex).filter(agent=theirs).first().pk
     client = signed_in(world.users["owner"])
     leaks, probed = [], 0
     for route, name, _ in walk(get_resolver().url_patterns):

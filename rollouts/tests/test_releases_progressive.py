@@ -434,3 +434,34 @@ def test_the_beat_sweep_analyses_due_releases_only(world):
     releases_tick.delay()  # in-process here; a real worker and beat in the services tier
     assert ReleaseVerdict.objects.for_org(world.acme).filter(release=release).count() == 1
     assert releases_due() == []
+
+
+# --- pages --------------------------------------------------------------------------------------
+def test_start_a_canary_from_the_releases_tab_watch_it_and_roll_it_back(world):
+    from tests.factories import signed_in
+
+    agent = live_with_candidate(world)
+    owner = signed_in(world.users["owner"])
+    tab = owner.get(f"/orgs/acme/agents/{agent.pk}/releases/").content.decode()
+    assert 'name="strategy"' in tab and 'value="5:1h 25:2h 100"' in tab and 'value="5m"' in tab
+    form = {"version": "2", "changelog": "Canary of v2", "strategy": "canary", "steps": "5:1h 25:2h 100"}
+    form |= {"analysis_interval": "5m", "analysis_min_samples": "50", "keep_warm": "24h"}
+    refused = owner.post(f"/orgs/acme/agents/{agent.pk}/releases/", {**form, "steps": "5:1h 25:zz 100"})
+    assert refused.status_code == 200 and "steps[1].hold" in refused.content.decode()
+    made = owner.post(f"/orgs/acme/agents/{agent.pk}/releases/", form)
+    assert made.status_code == 302, made.content[:500]
+    release = Release.objects.for_org(world.acme).get(agent=agent, strategy="canary")
+    assert made["Location"].endswith(f"/releases/{release.pk}/")
+    traffic(agent, 1, 60, seed=1)
+    traffic(agent, 2, 60, seed=2)
+    tick(release)
+    page = owner.get(made["Location"]).content.decode()
+    assert 'data-release-weight="5"' in page and 'data-verdict="pass"' in page and "hold 1h" in page
+    assert 'hx-confirm="Roll back now?' in page and "Mann-Whitney" in page
+    viewer_page = signed_in(world.users["viewer"]).get(made["Location"]).content.decode()
+    assert "Roll back" not in viewer_page
+    rolled = owner.post(made["Location"], {"action": "rollback", "reason": "Not today"})
+    assert rolled.status_code == 302 and reload(release).status == "rolled_back"
+    again = owner.post(made["Location"], {"action": "pause"})
+    assert again.status_code == 409 and "Only a progressing release" in again.content.decode()
+    assert signed_in(world.users["outsider"]).get(made["Location"]).status_code == 404
