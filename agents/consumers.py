@@ -24,7 +24,7 @@ from lifecycle.consumers import OrgScopedConsumer
 from lifecycle.errors import DomainError
 from lifecycle.serializers import MAX_JSON_DEPTH, find_unstorable
 
-from .hooks import action_approval_policy
+from .hooks import action_approval_policy, conversation_guard
 from .models import Agent, ConversationSource
 from .models.testresult import TestResultStatus
 from .runtime.approvals import ApprovalGate
@@ -276,6 +276,7 @@ class ConversationConsumer(OrgScopedConsumer):
     async def _start(self, variables: dict, overrides: dict) -> None:
         def start():
             agent = Agent.objects.for_org(self.access.org).get(pk=self.obj.pk)
+            conversation_guard(agent=agent, source=ConversationSource.CONSOLE)
             compiled = compile_working_copy(agent)
             policy = action_approval_policy(org_id=agent.org_id, stage_id=agent.stage_id)
             conversation = conversation_start(

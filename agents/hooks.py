@@ -110,3 +110,14 @@ DEMO_SEEDERS: list[Callable] = []
 def demo_seed(*, org) -> list[str]:
     """Run every registered seeder; returns what they report having done."""
     return [done for seeder in DEMO_SEEDERS if (done := seeder(org=org))]
+
+
+# Each guard gets (agent=, source=) before a conversation starts in the console and raises
+# a DomainError to refuse it (rollouts: 402 budget_exhausted when the stage's monthly
+# budget is spent and the source is blocked). The error reaches the client as its frame.
+CONVERSATION_GUARDS: list[Callable] = []
+
+
+def conversation_guard(*, agent, source: str) -> None:
+    for guard in CONVERSATION_GUARDS:
+        guard(agent=agent, source=source)

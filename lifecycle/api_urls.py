@@ -9,6 +9,7 @@ from agents.api import urls as agents_urls
 from approvals.api import urls as approvals_urls
 from lifecycle.endpoints import AuditViewSet, OperationViewSet
 from lifecycle.errors import api_not_found
+from monitoring.api import urls as monitoring_urls
 from rollouts.api import gateway_urls
 from rollouts.api import urls as rollouts_urls
 from webhooks import urls as webhooks_urls
@@ -28,6 +29,7 @@ org_patterns = [
     *rollouts_urls.urlpatterns,
     *webhooks_urls.urlpatterns,
     *approvals_urls.urlpatterns,
+    *monitoring_urls.urlpatterns,
 ]
 
 urlpatterns = [

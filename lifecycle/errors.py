@@ -45,6 +45,11 @@ class Unauthenticated(DomainError):
     status_code, default_code, default_detail = 401, "unauthenticated", "Not authenticated."
 
 
+class BudgetExhausted(DomainError):
+    status_code, default_code = 402, "budget_exhausted"
+    default_detail = "The stage's monthly budget is spent."
+
+
 class Forbidden(DomainError):
     status_code, default_code = 403, "forbidden"
     default_detail = "You do not have permission to do this."

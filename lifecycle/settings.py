@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "rollouts",
     "webhooks",
     "approvals",
+    "monitoring",
 ]
 
 # The innermost middleware is sync-only on purpose: Django then runs the whole chain and
@@ -321,6 +322,10 @@ WS_PING_SECONDS = env_int("WS_PING_SECONDS", 20)
 CONSOLE_STREAM_DELAY_MS = env_int("CONSOLE_STREAM_DELAY_MS", 15)
 # Requests per minute per stage API key through the gateway.
 GATEWAY_RATE_PER_MINUTE = env_int("GATEWAY_RATE_PER_MINUTE", 6000)
+# How long a stage's month-to-date spend is trusted before it is summed again: starting a
+# conversation reads it from the cache, so a budget may be overrun by what this many
+# seconds of traffic cost. A policy change clears it at once.
+SPEND_CACHE_SECONDS = env_int("SPEND_CACHE_SECONDS", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -19,6 +19,12 @@ class RolloutsConfig(AppConfig):
 
         if agent_change_guard not in CHANGE_GUARDS:
             CHANGE_GUARDS.append(agent_change_guard)
+        from agents.hooks import CONVERSATION_GUARDS
+
+        from .spending import conversation_budget_guard
+
+        if conversation_budget_guard not in CONVERSATION_GUARDS:
+            CONVERSATION_GUARDS.append(conversation_budget_guard)
         self._register_releases()
         from agents.hooks import ACTION_APPROVAL_POLICY
 

@@ -56,6 +56,7 @@ from lifecycle.serializers import StrictSerializer
 from .models import StageKey
 from .services.live_safety import live_sample_enqueue
 from .serving import live_agent, serving_version
+from .spending import budget_guard
 
 STAGE_KEY_FIELDS = ("id", "org_id", "stage_id", "last_used_at")
 
@@ -207,13 +208,18 @@ class RatingSerializer(StrictSerializer):
 
 class ConversationsView(GatewayView):
     """Start a live conversation with the lineage's agent in this stage, served by its
-    live version (409 `not_live` when no release has made one live)."""
+    live version (409 `not_live` when no release has made one live; 402
+    `budget_exhausted` when the stage's monthly budget is spent and blocks live traffic)."""
+
+    schema_error_codes = {"POST": (402,)}
 
     @extend_schema(request=StartSerializer, responses={201: StartedSerializer})
     def post(self, request, org, lineage, stage):
         data = StartSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         agent = self.agent(lineage)
+        # Before anything is written; conversations already open go on (messages do not ask).
+        budget_guard(stage=self.key.stage, source=ConversationSource.LIVE)
         # The id is chosen here: without a `user`, it is the key of the sticky split.
         cid = uuid.uuid4()
         version = serving_version(agent, data.validated_data["user"] or str(cid))

@@ -530,7 +530,16 @@ def stage_policy_update(*, access: Access, stage: Stage, document) -> dict:
         )
         # The next live message reads the new tools, not a copy cached before the change.
         transaction.on_commit(lambda: cache.delete(ACTION_APPROVALS_CACHE.format(stage=stage.pk)))
+        if before["spending"] != after["spending"]:
+            # A new budget acts on the next conversation, and its alert follows at once.
+            transaction.on_commit(lambda: _spending_changed(stage), robust=True)
     return after
+
+
+def _spending_changed(stage: Stage) -> None:
+    from .spending import budget_state
+
+    budget_state(stage, refresh=True)
 
 
 def window_times(window: dict) -> tuple[time, time]:

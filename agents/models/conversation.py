@@ -48,6 +48,12 @@ class Conversation(TenantModel):
         indexes = [
             models.Index(fields=["org", "agent", "-started_at"], name="conversation_agent_time"),
             models.Index(fields=["org", "stage", "source", "-started_at"], name="conversation_stage_source"),
+            # A stage's spend in a month (rollouts.spending): a range on started_at, summed
+            # by agent and source from the index alone (the other columns are there so
+            # PostgreSQL never visits the table).
+            models.Index(
+                fields=["org", "stage", "started_at", "agent", "source", "cost"], name="conversation_spend"
+            ),
         ]
 
     def __str__(self) -> str:

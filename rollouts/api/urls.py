@@ -1,7 +1,7 @@
 from django.urls import path, re_path
 from rest_framework.routers import SimpleRouter
 
-from . import judge, policy, redteam, releases, safety, soak, suites, test_runs, views
+from . import judge, policy, redteam, releases, safety, soak, spend, suites, test_runs, views
 
 AGENT = r"agents/(?P<agent_id>[0-9a-fA-F-]{32,36})"
 
@@ -23,6 +23,11 @@ urlpatterns = [
         r"^stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/policy/$",
         policy.StagePolicyView.as_view(),
         name="stage-policy",
+    ),
+    re_path(
+        r"^stages/(?P<stage_slug>[-a-zA-Z0-9_]+)/spend/$",
+        spend.StageSpendView.as_view(),
+        name="stage-spend",
     ),
     re_path(
         rf"^{AGENT}/conversations/(?P<pk>[0-9a-fA-F-]{{32,36}})/to-case/$",
