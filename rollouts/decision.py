@@ -123,26 +123,63 @@ def _weekly_occurrences(window: dict, now: datetime):
     window from Friday 12:00 to Monday 08:00 keeps its wall-clock edges across a DST
     change (the occurrence is then an hour longer or shorter in absolute time).
     """
+    local_today = now.astimezone(ZoneInfo(window["timezone"])).date()
+    # A window lasts at most a week: the starts of the last eight days cover `now`.
+    yield from _weekly_starts(window, local_today - timedelta(days=7), local_today)
+
+
+def _weekly_starts(window: dict, first: date, last: date):
+    """(start, end) of the weekly window's occurrences starting on local dates first..last."""
     zone = ZoneInfo(window["timezone"])
     start_time, end_time = window_times(window)
-    local_today = now.astimezone(zone).date()
-    for day in window["days"]:
-        start_index = WEEKDAYS.index(day)
-        end_day = window.get("end_day")
-        if end_day is None:
-            offset = 0 if end_time > start_time else 1
+    day = first
+    while day <= last:
+        name = WEEKDAYS[day.weekday()]
+        if name in window["days"]:
+            end_day = window.get("end_day")
+            if end_day is None:
+                offset = 0 if end_time > start_time else 1
+            else:
+                offset = (WEEKDAYS.index(end_day) - WEEKDAYS.index(name)) % 7
+                if offset == 0 and end_time <= start_time:
+                    offset = 7
+            yield (
+                datetime.combine(day, start_time, tzinfo=zone),
+                datetime.combine(day + timedelta(days=offset), end_time, tzinfo=zone),
+            )
+        day += timedelta(days=1)
+
+
+def _utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def upcoming_window(
+    windows: list[dict], now: datetime | None = None, within: timedelta = timedelta(days=7)
+) -> dict | None:
+    """The next freeze window to open after `now` and within `within`, as
+    {"id", "reason", "starts_at", "ends_at"}, or None (what the UI warns of ahead)."""
+    now = now or timezone.now()
+    horizon = now + within
+    found = None
+    for window in windows:
+        if window["kind"] == "once":
+            spans = [(parse_datetime(window["starts_at"]), parse_datetime(window["ends_at"]))]
         else:
-            offset = (WEEKDAYS.index(end_day) - start_index) % 7
-            if offset == 0 and end_time <= start_time:
-                offset = 7
-        # The last two starts on this weekday on or before today cover any window up to a week.
-        back = (local_today.weekday() - start_index) % 7
-        for weeks in (0, 1):
-            start_date: date = local_today - timedelta(days=back + 7 * weeks)
-            end_date = start_date + timedelta(days=offset)
-            start = datetime.combine(start_date, start_time, tzinfo=zone)
-            end = datetime.combine(end_date, end_time, tzinfo=zone)
-            yield start, end
+            local = now.astimezone(ZoneInfo(window["timezone"])).date()
+            spans = _weekly_starts(window, local, local + within + timedelta(days=1))
+        for start, end in spans:
+            if now < start <= horizon and (found is None or start < found[1]):
+                found = (window, start, end)
+    if found is None:
+        return None
+    window, start, end = found
+    return {
+        "id": window["id"],
+        "reason": window.get("reason") or "",
+        "starts_at": _utc(start),
+        "ends_at": _utc(end),
+    }
 
 
 def open_window(windows: list[dict], now: datetime | None = None) -> dict | None:
