@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from lifecycle.audit import audit_record
+from webhooks.events import event_emit
 
+from .api.serializers import AlertSerializer
 from .models import Alert, AlertLevel
 
 
@@ -29,12 +30,7 @@ def _open_alert(*, org_id, stage_id, metric: str, agent_id) -> Alert | None:
 
 def _emit(alert: Alert, event: str) -> None:
     """The org's webhooks hear of it (written to their outbox in this transaction)."""
-    if apps.is_installed("webhooks"):  # the webhooks app may be absent from a deployment
-        from webhooks.events import event_emit
-
-        from .api.serializers import AlertSerializer
-
-        event_emit(org=alert.org, event=event, data=dict(AlertSerializer(alert).data))
+    event_emit(org=alert.org_id, event=event, data=dict(AlertSerializer(alert).data))
 
 
 def alert_open_or_update(

@@ -156,3 +156,35 @@ def test_the_list_costs_the_same_queries_for_one_alert_or_a_page(world):
     with CaptureQueriesContext(connection) as page:
         assert len(client.get(ALERTS).json()["results"]) == 9
     assert len(page) == len(one)
+
+
+def test_webhooks_hear_opened_and_resolved_once_each(world, on_commit):
+    import hashlib
+    import hmac
+
+    from tests.factories import owner_access
+    from tests.http_servers import Recorder
+    from webhooks.services.webhooks import webhook_create
+
+    secret = "alert-signing-secret-0123456789"
+    with Recorder(lambda recorder, request: (200, {}, 0)) as server:
+        webhook_create(
+            access=owner_access(world.acme), url=server.url + "/hook", events=["alert.*"], secret=secret
+        )
+        alert = on_commit(open_alert, world.acme)
+        on_commit(open_alert, world.acme, value="9")  # an update: nobody is told again
+        on_commit(alert_resolve, org=world.acme, stage=alert.stage, metric="spend")
+        on_commit(alert_resolve, org=world.acme, stage=alert.stage, metric="spend")
+        assert [r["body"]["event"] for r in server.requests] == ["alert.opened", "alert.resolved"]
+        opened, resolved = (r["body"]["data"] for r in server.requests)
+        assert (opened["id"], opened["stage"], opened["metric"], opened["value"]) == (
+            str(alert.pk),
+            "production",
+            "spend",
+            "8.00",
+        )
+        assert opened["resolved_at"] is None and resolved["resolved_at"] is not None
+        assert resolved["value"] == "9.00"
+        request = server.requests[0]
+        signature = {k.lower(): v for k, v in request["headers"].items()}["x-lifecycle-signature"]
+        assert signature == "sha256=" + hmac.new(secret.encode(), request["raw"], hashlib.sha256).hexdigest()
