@@ -16,6 +16,7 @@ from lifecycle.errors import DomainError, Throttled, Unauthenticated
 from lifecycle.ui import OrgPage, flash_error, form_errors_from
 
 from . import forms
+from .hooks import stage_summaries
 from .selectors import (
     members_of,
     orgs_for_user,
@@ -222,6 +223,9 @@ class StagesPage(OrgPage):
             stage.held_up = stage.agent_count + (up.agent_count if up else 0)
             stage.held_down = stage.agent_count + (down.agent_count if down else 0)
             stage.neighbour_up, stage.neighbour_down = up, down
+        summaries = stage_summaries(self.access, stages)
+        for stage in stages:
+            stage.summaries = summaries.get(stage.pk, [])
         context.update(stages=stages, form=form or forms.StageForm())
         return context
 

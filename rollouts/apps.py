@@ -25,6 +25,12 @@ class RolloutsConfig(AppConfig):
 
         if conversation_budget_guard not in CONVERSATION_GUARDS:
             CONVERSATION_GUARDS.append(conversation_budget_guard)
+        from accounts.hooks import STAGE_SUMMARIES
+
+        from .stage_status import stage_summaries
+
+        if stage_summaries not in STAGE_SUMMARIES:
+            STAGE_SUMMARIES.append(stage_summaries)
         self._register_releases()
         from agents.hooks import ACTION_APPROVAL_POLICY
 

@@ -21,8 +21,10 @@ from lifecycle.errors import DomainError, PreconditionFailed
 from lifecycle.etags import check_if_match, etag_of
 from lifecycle.ui import OrgPage
 
-from .decision import open_window
 from .policy import SOURCES, STRATEGIES, WEEKDAYS, effective_document, stage_policy_update, stored_document
+from .spending import stage_spend
+from .stage_status import open_alerts, spend_bar
+from .templatetags.stage_policy import freeze_status
 
 LATER_PARTS = ("action_approvals", "spending", "thresholds")
 BLANK_ROWS = 2
@@ -211,6 +213,7 @@ class StagePolicyPage(OrgPage):
         stored = dict(document["releases"])
         stored["required"] = (stored_document(self.stage).get("releases") or {}).get("required")
         form = form or self.form_from({**document, "releases": stored})
+        spend = stage_spend(self.stage)
         blank = {"kind": "", "days": [], "errors": {}, "id": "", "reason": ""}
         form["windows"] = [
             *form["windows"],
@@ -225,7 +228,10 @@ class StagePolicyPage(OrgPage):
             errors=errors or {},
             can_edit=self.access.is_admin,
             version=etag_of(document),
-            frozen=open_window(document["freeze_windows"]),
+            freeze=freeze_status(self.stage, document["freeze_windows"]),
+            spend=spend,
+            bar=spend_bar(spend),
+            alerts=open_alerts(self.org.pk, [self.stage.pk]).get(self.stage.pk, []),
             effective_releases=document["releases"]["required"],
             weekdays=WEEKDAYS,
             sources=SOURCES,

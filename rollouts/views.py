@@ -230,6 +230,7 @@ class BackportsPage(OrgPage):
                     backport=backport,
                     confirm=request.POST.get("confirm", ""),
                     overwrite=request.POST.getlist("overwrite"),
+                    override_freeze=ConfirmedActionMixin.confirmation(request)["override_freeze"],
                 )
                 messages.success(
                     request,
