@@ -31,6 +31,12 @@ class RolloutsConfig(AppConfig):
 
         if stage_summaries not in STAGE_SUMMARIES:
             STAGE_SUMMARIES.append(stage_summaries)
+        from agents.hooks import DEMO_SEEDERS
+
+        from .demo import seed_demo_policies
+
+        if seed_demo_policies not in DEMO_SEEDERS:
+            DEMO_SEEDERS.append(seed_demo_policies)
         self._register_releases()
         from agents.hooks import ACTION_APPROVAL_POLICY
 

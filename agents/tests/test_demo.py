@@ -14,3 +14,29 @@ def test_seed_demo_is_idempotent_and_complete(db):
     kinds = set(Component.objects.for_org(org).filter(agent=agent).values_list("kind", flat=True))
     assert {"settings", "skill", "knowledge", "tool", "variable"} <= kinds
     assert Agent.objects.for_org(org).count() == 1
+
+
+def test_seed_demo_gives_production_a_budget_and_the_weekend_freeze_once(db):
+    from accounts.models import Stage
+    from rollouts.policy import effective_document, stage_policy_update
+    from tests.factories import owner_access
+
+    call_command("seed_demo")
+    org = Organization.objects.get(slug="acme")
+    production = Stage.objects.for_org(org).get(slug="production")
+    document = effective_document(production)
+    assert document["spending"] == {"monthly_budget": "500.00", "alert_at": 0.8, "block": ["live"]}
+    [window] = document["freeze_windows"]
+    assert (window["days"], window["start"], window["end_day"], window["end"], window["timezone"]) == (
+        ["fri"],
+        "12:00",
+        "mon",
+        "08:00",
+        "Europe/Berlin",
+    )
+    # Someone lifts the freeze in the demo: running the command again leaves it lifted.
+    stage_policy_update(
+        access=owner_access(org), stage=production, document={**document, "freeze_windows": []}
+    )
+    call_command("seed_demo")
+    assert effective_document(production)["freeze_windows"] == []
