@@ -94,6 +94,9 @@ def stack():
         time.sleep(0.2)
     else:
         raise AssertionError("the server did not come up: " + (var / "server.log").read_text()[-3000:])
+    if os.environ.get("LIFECYCLE_TEST_DEMO_FROZEN") == "1":
+        # Run the whole tier as on a Friday afternoon: the demo's Production is frozen now.
+        freeze_production_now(base)
     yield {"base": base, "env": env, "var": var}
     os.killpg(server.pid, signal.SIGINT)
     try:
@@ -130,3 +133,50 @@ def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/orgs/**")
+
+
+# --- the demo's freeze ----------------------------------------------------------------
+# The demo's Production is frozen from Friday 12:00 to Monday 08:00 (Europe/Berlin), and
+# this tier runs on any day. A test that changes Production asks for `production_unfrozen`;
+# LIFECYCLE_TEST_DEMO_FROZEN=1 freezes Production for the whole run, to prove they do.
+POLICY = "/api/v1/orgs/acme/stages/production/policy/"
+
+
+def admin_api(base: str) -> httpx.Client:
+    http = httpx.Client(base_url=base, timeout=30)
+    token = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": DEMO_PASSWORD})
+    http.headers["Authorization"] = f"Token {token.json()['token']}"
+    return http
+
+
+def set_production_windows(base: str, windows: list[dict]) -> list[dict]:
+    """Replace Production's freeze windows (the rest of its policy kept); the old ones."""
+    with admin_api(base) as http:
+        document = http.get(POLICY).json()
+        saved = http.put(POLICY, json={**document, "freeze_windows": windows})
+        assert saved.status_code == 200, saved.text
+        return document["freeze_windows"]
+
+
+def freeze_production_now(base: str, reason: str = "browser tests run inside a freeze") -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    with admin_api(base) as http:
+        windows = http.get(POLICY).json()["freeze_windows"]
+    window = {
+        "id": "now",
+        "kind": "once",
+        "starts_at": (now - timedelta(hours=1)).isoformat(),
+        "ends_at": (now + timedelta(hours=6)).isoformat(),
+        "reason": reason,
+    }
+    set_production_windows(base, [*[w for w in windows if w["id"] != "now"], window])
+
+
+@pytest.fixture
+def production_unfrozen(stack):
+    """Production without freeze windows for this test, whatever the day; restored after."""
+    before = set_production_windows(stack["base"], [])
+    yield
+    set_production_windows(stack["base"], before)

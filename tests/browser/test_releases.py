@@ -56,7 +56,7 @@ def approve(base: str, approval: str, managers) -> None:
             assert decided.status_code == 200, decided.text
 
 
-def test_make_live_in_production(page, stack):
+def test_make_live_in_production(page, stack, production_unfrozen):
     agent = in_production(stack["base"])
     sign_in(page, "admin@acme.test")
     page.goto(f"/orgs/acme/agents/{agent}/")
