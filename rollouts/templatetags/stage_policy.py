@@ -49,7 +49,7 @@ def freeze_override(context, stage, suffix=""):
         return {"window": None}
     posted = context.get("posted") or {}
     return {
-        "window": open_window(effective_document(stage)["freeze_windows"]),
+        "window": _with_times(open_window(effective_document(stage)["freeze_windows"])),
         "reason": (posted.get("override_freeze") or {}).get("reason", ""),
         "suffix": f"-{suffix}" if suffix else "",  # several forms on one page (back-ports)
     }

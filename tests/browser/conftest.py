@@ -6,6 +6,7 @@ embedded SQLite and filesystem broker), in a scratch var/ directory with the dem
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -142,11 +143,13 @@ def sign_in(page, email: str, password: str = DEMO_PASSWORD) -> None:
 POLICY = "/api/v1/orgs/acme/stages/production/policy/"
 
 
-def admin_api(base: str) -> httpx.Client:
-    http = httpx.Client(base_url=base, timeout=30)
-    token = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": DEMO_PASSWORD})
-    http.headers["Authorization"] = f"Token {token.json()['token']}"
-    return http
+@contextlib.contextmanager
+def admin_api(base: str):
+    """An API client signed in as the demo's admin."""
+    with httpx.Client(base_url=base, timeout=30) as http:
+        token = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": DEMO_PASSWORD})
+        http.headers["Authorization"] = f"Token {token.json()['token']}"
+        yield http
 
 
 def set_production_windows(base: str, windows: list[dict]) -> list[dict]:
