@@ -21,7 +21,7 @@ from rollouts.gateway import GatewayView
 from tests.api_mixin import COVERED_VIEWS, OrgScopedEndpointTests
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-APP_DIRS = ("accounts", "agents", "rollouts", "lifecycle", "webhooks", "monitoring")
+APP_DIRS = ("accounts", "agents", "rollouts", "lifecycle", "webhooks", "approvals", "monitoring")
 
 
 def walk(patterns, prefix="", namespace=""):
