@@ -479,3 +479,18 @@ def test_object_pages_declare_their_stage_scope_and_cannot_replace_the_lookup():
     for route, _, view in walk(get_resolver().url_patterns):
         if route.startswith("orgs/<slug:org>/agents/<uuid:agent_id>/"):
             assert issubclass(view, OrgObjectPage) and view.stage_field == "stage", route
+
+
+def test_every_local_app_is_collected_by_pytest():
+    """An app missing from `testpaths` has tests that no tier ever runs (approvals had)."""
+    import tomllib
+
+    from django.apps import apps
+    from django.conf import settings
+
+    root = pathlib.Path(settings.BASE_DIR)
+    testpaths = set(
+        tomllib.loads((root / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["testpaths"]
+    )
+    local = {config.name for config in apps.get_app_configs() if pathlib.Path(config.path).parent == root}
+    assert local and local <= testpaths, sorted(local - testpaths)
