@@ -37,6 +37,10 @@ class RolloutsConfig(AppConfig):
 
         if seed_demo_policies not in DEMO_SEEDERS:
             DEMO_SEEDERS.append(seed_demo_policies)
+        from .evaluation_demo import demo_seeder
+
+        if demo_seeder not in DEMO_SEEDERS:
+            DEMO_SEEDERS.append(demo_seeder)
         self._register_releases()
         from agents.hooks import ACTION_APPROVAL_POLICY
 

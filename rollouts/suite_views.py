@@ -17,9 +17,13 @@ from lifecycle.api import Member
 from lifecycle.errors import DomainError, Invalid
 from lifecycle.ui import OrgPage
 
-from .models import TestCase
+from .models import TestCase, TestRun
 from .selectors import suites_visible
 from .services import suites as svc
+from .services.test_runs import run_status
+
+# Each suite on the Tests tab shows its latest few runs on this agent; the rest are on Test runs.
+RECENT_RUNS = 3
 
 EXAMPLE_TURNS = json.dumps(
     [{"user": "Where is my order?", "expect": [{"type": "contains", "value": "order"}]}], indent=2
@@ -53,6 +57,17 @@ class TestsPage(AgentMixin, OrgPage):
         for case in TestCase.objects.for_org(self.org).filter(suite__in=suites):
             cases.setdefault(case.suite_id, []).append(case)
         for suite in suites:
+            # One small query per suite: a lineage has a handful of suites, and a shared
+            # limit would starve a quiet suite of its rows.
+            suite.recent_runs = [
+                run
+                for run in TestRun.objects.for_org(self.org)
+                .filter(agent=agent, suite=suite)
+                .select_related("operation")
+                .order_by("-created_at")[:RECENT_RUNS]
+            ]
+            for run in suite.recent_runs:
+                run.shown_status = run_status(run)
             suite.case_list = [
                 {"case": c, "turns_json": json.dumps(c.turns, indent=2, ensure_ascii=False)}
                 for c in cases.get(suite.pk, [])
@@ -68,6 +83,7 @@ class TestsPage(AgentMixin, OrgPage):
             self.agent_context("tests"),
             suites=suites,
             can_write=svc.suite_can_write(self.access, agent.lineage) and not agent.archived,
+            can_run=self.access.has_stage_role(agent.stage_id, "editor") and not agent.archived,
             conversation=conversation,
             error=error,
             form=form,

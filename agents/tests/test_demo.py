@@ -9,11 +9,14 @@ def test_seed_demo_is_idempotent_and_complete(db):
     call_command("seed_demo")
     org = Organization.objects.get(slug="acme")
     assert Membership.objects.for_org(org).count() == 7
-    agent = Agent.objects.for_org(org).get(lineage__slug="acme-support")
+    agent = Agent.objects.for_org(org).get(lineage__slug="acme-support", stage__slug="development")
     assert agent.version == 2 and agent.owner.email == "developer@acme.test"
     kinds = set(Component.objects.for_org(org).filter(agent=agent).values_list("kind", flat=True))
     assert {"settings", "skill", "knowledge", "tool", "variable"} <= kinds
-    assert Agent.objects.for_org(org).count() == 1
+    # The evaluation walkthrough (rollouts.evaluation_demo, through agents.hooks.DEMO_SEEDERS)
+    # takes it on to Testing and Staging: one agent per stage, all of the one lineage.
+    stages = Agent.objects.for_org(org).values_list("lineage__slug", "stage__slug")
+    assert sorted(stages) == [("acme-support", s) for s in ("development", "staging", "testing")]
 
 
 def test_seed_demo_gives_production_a_budget_and_the_weekend_freeze_once(db):

@@ -8,8 +8,10 @@ from agents.models import Agent
 from approvals.models import ApprovalRequest
 from lifecycle.access import access_for
 from lifecycle.operations import Operation
+from rollouts.models import TestRun, TestSuite
 from rollouts.policy import effective_document, stored_document
-from tests.factories import api_client, promote
+from rollouts.services.test_runs import test_run_start as start_run
+from tests.factories import api_client, run_operation_now
 
 
 def test_demo_production_waits_for_the_production_manager_and_the_admin(
@@ -24,8 +26,12 @@ def test_demo_production_waits_for_the_production_manager_and_the_admin(
 
     users = {u.email.split("@")[0]: u for u in User.objects.filter(email__endswith="@acme.test")}
     owner = access_for(users["owner"], org)
-    agent = Agent.objects.for_org(org).get(lineage__slug="acme-support")
-    staging = promote(promote(agent, owner), owner)
+    # The demo already took Acme Support to Staging, and Production's gate wants its Smoke
+    # suite at 95 % there (rollouts.evaluation_demo): the suite is run in Staging first.
+    staging = Agent.objects.for_org(org).get(lineage__slug="acme-support", stage__slug="staging")
+    smoke = TestSuite.objects.for_org(org).get(lineage=staging.lineage, name="Smoke")
+    ran = run_operation_now(start_run(access=owner, agent=staging, suite=smoke))
+    assert TestRun.objects.for_org(org).get(pk=ran.result["run"]).accuracy == 1.0
 
     asked = api_client(users["staging"]).post(
         f"/api/v1/orgs/acme/agents/{staging.pk}/promote/",

@@ -90,8 +90,26 @@ class CaseWriteSerializer(StrictSerializer):
 class SuiteImportSerializer(StrictSerializer):
     lineage = serializers.CharField()
     document = serializers.JSONField(
-        help_text='What export returns: {"format_version","name","description","cases"}'
+        required=False,
+        help_text='What export returns: {"format_version","name","description","cases"}',
     )
+    csv = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=2_000_000,
+        help_text="Instead of document: what export?format=csv returns (case, turn, user, expectation).",
+    )
+    name = serializers.CharField(required=False, allow_blank=True, help_text="The suite's name, with csv.")
+    description = serializers.CharField(required=False, allow_blank=True, help_text="With csv.")
+
+    def validate(self, attrs):
+        if ("document" in attrs) == ("csv" in attrs):
+            raise serializers.ValidationError({"document": ["Give either document or csv."]})
+        if "document" in attrs and ("name" in attrs or "description" in attrs):
+            raise serializers.ValidationError({"name": ["The document names its suite; name goes with csv."]})
+        if "csv" in attrs and "name" not in attrs:
+            raise serializers.ValidationError({"name": ["Name the suite the CSV's cases go into."]})
+        return attrs
 
 
 class SuiteExportSerializer(serializers.Serializer):
@@ -246,10 +264,18 @@ class TestSuiteViewSet(OrgScopedViewSet):
     def import_suite(self, request, org):
         data = SuiteImportSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        lineage = svc.lineage_for(self.access, data.validated_data["lineage"])
-        suite = svc.suite_import(
-            access=self.access, lineage=lineage, document=data.validated_data["document"]
-        )
+        values = data.validated_data
+        lineage = svc.lineage_for(self.access, values["lineage"])
+        if "csv" in values:
+            suite = svc.suite_import_csv(
+                access=self.access,
+                lineage=lineage,
+                name=values["name"],
+                description=values.get("description", ""),
+                text=values["csv"],
+            )
+        else:
+            suite = svc.suite_import(access=self.access, lineage=lineage, document=values["document"])
         return Response(self.represent(suite), status=status.HTTP_201_CREATED)
 
 

@@ -9,7 +9,10 @@ that caught a problem there). Anyone who can see an agent of the lineage reads t
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
@@ -20,6 +23,7 @@ from accounts.models import Stage
 from agents.models import Agent, Conversation, Lineage
 from lifecycle.access import Access
 from lifecycle.audit import audit_record
+from lifecycle.csvsafe import FORMULA_STARTS
 from lifecycle.errors import Forbidden, Invalid, NotFound
 
 from ..models import TestCase, TestSuite
@@ -384,3 +388,113 @@ def case_from_conversation(
         first = turns[0]["user"].strip().splitlines()[0]
         name = f"{first[:60]} ({conversation.source}, {conversation.started_at:%Y-%m-%d %H:%M})"
     return case_create(access=access, suite=suite, name=name, turns=turns, source_conversation=conversation)
+
+
+# --- CSV import: the rows export writes, read back ------------------------------------
+CSV_HEADER = ["case", "turn", "user", "expectation"]
+MAX_CSV_ROWS = 5000
+_CASE_PATH = re.compile(r"^document\.cases\.(\d+)(?:\.(.*))?$")
+_TURN_PATH = re.compile(r"^turns\.(\d+)(?:\.(.*))?$")
+
+
+def _uncell(text: str) -> str:
+    """Undo export's formula guard: a quote put before a formula-like start is dropped."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(FORMULA_STARTS) else text
+
+
+def suite_import_csv(*, access: Access, lineage: Lineage, name, description="", text) -> TestSuite:
+    """A suite from the CSV export writes (case, turn, user, expectation as JSON; one row per
+    expectation, or per turn without one), all or nothing. Errors name the CSV row (the
+    header is row 1) and column, as `csv.rows.<n>.<column>`."""
+    _require_writer(access, lineage)
+    if not isinstance(text, str):
+        raise Invalid(fields={"csv": ["Give the CSV as text."]})
+    try:
+        rows = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise Invalid(fields={"csv": [f"Not readable as CSV: {exc}."]}) from None
+    if not rows or [cell.strip().lower() for cell in rows[0]] != CSV_HEADER:
+        raise Invalid(fields={"csv": [f"The first row must be the header {','.join(CSV_HEADER)}."]})
+    if len(rows) > MAX_CSV_ROWS + 1:
+        raise Invalid(fields={"csv": [f"At most {MAX_CSV_ROWS} rows."]})
+    fields: dict[str, list[str]] = {}
+    cases: dict[str, dict] = {}  # name -> {"turns": {number: {"user","expect","row"}}, "row"}
+    where: dict[tuple, int] = {}  # (case index, turn index, expectation index or field) -> row
+    for number, row in enumerate(rows[1:], start=2):
+        path = f"csv.rows.{number}"
+        if not any(cell.strip() for cell in row):
+            continue  # a blank line
+        if len(row) != len(CSV_HEADER):
+            fields[path] = [f"Expected {len(CSV_HEADER)} cells, got {len(row)}."]
+            continue
+        case_name, turn, user, expectation = (_uncell(cell) for cell in row)
+        if not case_name.strip():
+            fields[f"{path}.case"] = ["Name the case."]
+            continue
+        if not turn.strip().isdigit() or int(turn) < 1:
+            fields[f"{path}.turn"] = ["A turn number from 1."]
+            continue
+        case = cases.setdefault(case_name.strip(), {"turns": {}, "row": number})
+        entry = case["turns"].setdefault(int(turn), {"user": user, "expect": [], "row": number})
+        if entry["user"] != user:
+            fields[f"{path}.user"] = [f"Turn {turn} of this case says something else in row {entry['row']}."]
+            continue
+        if expectation.strip():
+            try:
+                parsed = json.loads(expectation)
+            except (ValueError, RecursionError):
+                fields[f"{path}.expectation"] = ['Not valid JSON: give one expectation such as {"type": …}.']
+                continue
+            entry["expect"].append((parsed, number))
+    document_cases = []
+    for c_index, (case_name, case) in enumerate(cases.items()):
+        numbers = sorted(case["turns"])
+        if numbers != list(range(1, len(numbers) + 1)):
+            gaps = f"The turns of {case_name!r} must run 1, 2, 3 … without gaps."
+            fields[f"csv.rows.{case['row']}.turn"] = [gaps]
+            continue
+        turns = []
+        for t_index, number in enumerate(numbers):
+            entry = case["turns"][number]
+            where[(c_index, t_index, "user")] = entry["row"]
+            for e_index, (_, row_number) in enumerate(entry["expect"]):
+                where[(c_index, t_index, e_index)] = row_number
+            turns.append({"user": entry["user"], "expect": [item for item, _ in entry["expect"]]})
+        where[(c_index, "case")] = case["row"]
+        document_cases.append({"name": case_name, "turns": turns})
+    if fields:
+        raise Invalid(fields=fields)
+    document = {
+        "format_version": FORMAT_VERSION,
+        "name": name if name is not None else "",
+        "description": description or "",
+        "cases": document_cases,
+    }
+    try:
+        return suite_import(access=access, lineage=lineage, document=document)
+    except Invalid as exc:
+        raise Invalid(exc.message, fields=_csv_paths(exc.fields, where)) from None
+
+
+def _csv_paths(fields: dict, where: dict) -> dict:
+    """The document's error paths as CSV rows and columns, so a reader finds the cell."""
+    placed: dict[str, list[str]] = {}
+    for path, messages in fields.items():
+        target = path.removeprefix("document.") if path in ("document.name", "document.description") else None
+        match = _CASE_PATH.match(path)
+        if match and target is None:
+            c_index, rest = int(match.group(1)), match.group(2) or ""
+            turn = _TURN_PATH.match(rest)
+            if turn:
+                t_index, tail = int(turn.group(1)), (turn.group(2) or "").split(".")
+                if tail[0] == "expect" and len(tail) > 1 and tail[1].isdigit():
+                    row = where.get((c_index, t_index, int(tail[1])))
+                    target = f"csv.rows.{row}.expectation" if row else None
+                    messages = [f"{'.'.join(tail[2:])}: {m}" if tail[2:] else m for m in messages]
+                else:
+                    row = where.get((c_index, t_index, "user"))
+                    target = f"csv.rows.{row}.user" if row else None
+            elif (c_index, "case") in where:
+                target = f"csv.rows.{where[(c_index, 'case')]}.case"
+        placed.setdefault(target or path, []).extend(messages)
+    return placed

@@ -1,9 +1,42 @@
-"""A tester promotes the demo agent to Testing, then pulls the developer's later changes."""
+"""A tester promotes an agent like the demo one to Testing, then pulls the developer's later
+changes. (The demo's Acme Support is already in Testing and Staging for the evaluation
+walkthrough, so this test builds its own copy of it in Development.)"""
+
+import subprocess
+import uuid
 
 from playwright.sync_api import expect
 
-from .conftest import ARTIFACTS, sign_in
+from .conftest import ARTIFACTS, PYTHON, ROOT, sign_in
 from .test_agents import open_tab
+
+SETUP = """
+from accounts.models import Organization, User
+from agents.demo import COMPONENTS, SETTINGS
+from agents.services.agents import agent_create
+from agents.services.components import component_create
+from agents.services.versions import version_save
+from lifecycle.access import access_for
+
+org = Organization.objects.get(slug="acme")
+developer = access_for(User.objects.get(email="developer@acme.test"), org)
+agent = agent_create(access=developer, name={name!r}, description="Like Acme Support.", settings=SETTINGS)
+for kind, name, spec in COMPONENTS:
+    component_create(access=developer, agent=agent, kind=kind, name=name, spec=spec)
+version_save(access=developer, agent=agent, changelog="As the demo agent.")
+"""
+
+
+def agent_like_the_demo(stack) -> str:
+    name = f"Support copy {uuid.uuid4().hex[:6]}"
+    subprocess.run(
+        [PYTHON, "manage.py", "shell", "-c", SETUP.format(name=name)],
+        cwd=ROOT,
+        env=stack["env"],
+        check=True,
+        capture_output=True,
+    )
+    return name
 
 
 def shoot(page, name: str) -> None:
@@ -12,12 +45,13 @@ def shoot(page, name: str) -> None:
 
 
 def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
+    name = agent_like_the_demo(stack)
     tester = browser.new_context(base_url=stack["base"]).new_page()
     sign_in(tester, "tester@acme.test")
     tester.get_by_role("link", name="Agents").click()
-    tester.get_by_role("link", name="Acme Support").click()
+    tester.get_by_role("link", name=name).click()
     tester.get_by_role("link", name="Promote to Testing").click()
-    expect(tester.get_by_role("heading", name="Promote Acme Support to Testing")).to_be_visible()
+    expect(tester.get_by_role("heading", name=f"Promote {name} to Testing")).to_be_visible()
     tester.get_by_label("Changelog").fill("Ready for QA")
     shoot(tester, "promote-dialog")
     tester.get_by_label("Type accept to confirm").fill("accept")
@@ -37,7 +71,7 @@ def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
     developer = browser.new_context(base_url=stack["base"]).new_page()
     sign_in(developer, "developer@acme.test")
     developer.get_by_role("link", name="Agents").click()
-    developer.get_by_role("link", name="Acme Support").click()
+    developer.get_by_role("link", name=name).click()
     open_tab(developer, "Knowledge", "**/m/knowledge/")
     for name, title in (("gift-cards", "Gift cards"), ("loyalty", "Loyalty points")):
         add = developer.locator("#add-form")

@@ -3,6 +3,7 @@
 import time
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from .conftest import ARTIFACTS, sign_in
@@ -11,6 +12,32 @@ from .conftest import ARTIFACTS, sign_in
 def shoot(page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def admin_client(base: str) -> httpx.Client:
+    from accounts.demo import DEMO_PASSWORD
+
+    http = httpx.Client(base_url=base, timeout=30)
+    token = http.post("/api/v1/auth/token/", json={"email": "admin@acme.test", "password": DEMO_PASSWORD})
+    http.headers["Authorization"] = f"Token {token.json()['token']}"
+    return http
+
+
+@pytest.fixture
+def production_gate_set_aside(stack):
+    """The demo's Production gate wants 95 % on Acme Support's Smoke suite, which no other
+    lineage can run: this test's own agent could never pass it. Its setup sets the gate's
+    accuracy checks aside (as an admin would) and puts them back afterwards."""
+    policy = "/api/v1/orgs/acme/stages/production/policy/"
+    http = admin_client(stack["base"])
+    saved = http.get(policy).json()
+    relaxed = {**saved, "gate": {**saved["gate"], "required_suites": [], "min_accuracy": None}}
+    assert http.put(policy, json=relaxed).status_code == 200
+    try:
+        yield
+    finally:
+        assert http.put(policy, json=saved).status_code == 200
+        http.close()
 
 
 def in_production(base: str) -> str:
@@ -56,7 +83,7 @@ def approve(base: str, approval: str, managers) -> None:
             assert decided.status_code == 200, decided.text
 
 
-def test_make_live_in_production(page, stack, production_unfrozen):
+def test_make_live_in_production(page, stack, production_unfrozen, production_gate_set_aside):
     agent = in_production(stack["base"])
     sign_in(page, "admin@acme.test")
     page.goto(f"/orgs/acme/agents/{agent}/")

@@ -16,12 +16,15 @@
           borderColor: colours[i % colours.length],
           backgroundColor: colours[i % colours.length],
           tension: 0,
+          // A run at 100 % sits on the axis' edge: draw its point whole, not cut in half.
+          clip: false,
         };
       }),
     },
     options: {
       animation: false,
       maintainAspectRatio: false,
+      layout: { padding: { top: 8, right: 12 } },
       scales: {
         x: { type: "linear", title: { display: true, text: "Version" }, ticks: { stepSize: 1, precision: 0 } },
         y: { min: 0, max: 100, title: { display: true, text: "Accuracy (%)" } },
