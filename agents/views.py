@@ -327,6 +327,11 @@ class ConsolePage(AgentMixin, OrgPage):
         context.update(self.agent_context("console"))
         context["ws_path"] = f"/ws/orgs/{self.org.slug}/agents/{self.agent.pk}/conversation/"
         context["results_url"] = reverse("agent-results", args=[self.org.slug, self.agent.pk])
+        # A tool call that waits for a person shows in the console; editors and managers
+        # of the stage decide it right there, everyone else follows a link to the inbox.
+        context["approvals_page"] = reverse("action-approvals", args=[self.org.slug])
+        context["approvals_api"] = f"/api/v1/orgs/{self.org.slug}/action-approvals/"
+        context["can_decide_actions"] = self.access.has_stage_role(self.agent.stage_id, "editor")
         return context
 
 

@@ -3,6 +3,7 @@
 from django.urls import include, path
 
 from accounts import views as accounts
+from agents import approval_views
 from agents import views as agents
 from approvals import views as approvals
 from lifecycle import views as kernel
@@ -71,6 +72,7 @@ org_pages = [
     path("backports/", rollouts.BackportsPage.as_view(), name="backports"),
     path("approvals/", approvals.ApprovalsPage.as_view(), name="approvals"),
     path("approvals/<uuid:approval_id>/", approvals.ApprovalPage.as_view(), name="approval"),
+    path("approvals/actions/", approval_views.ActionApprovalsPage.as_view(), name="action-approvals"),
     path("lineages/<slug:lineage>/", rollouts.LineagePage.as_view(), name="lineage"),
     path("operations/<uuid:operation_id>/", kernel.OperationPage.as_view(), name="operation"),
     path("webhooks/", webhooks.WebhooksPage.as_view(), name="webhooks"),

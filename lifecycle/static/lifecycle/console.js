@@ -40,6 +40,53 @@
     return out;
   }
 
+  // Calls waiting for a person, by tool_call_id: a box each, until their tool_result.
+  let waiting = {};
+  function approvalBox(f) {
+    const box = document.createElement("section");
+    box.className = "card approval";
+    box.dataset.approval = f.approval;
+    const title = document.createElement("p");
+    title.innerHTML = "<strong></strong> waits for approval";
+    title.querySelector("strong").textContent = f.tool_name;
+    const params = document.createElement("pre");
+    params.textContent = JSON.stringify(f.parameters, null, 2);
+    const outcome = document.createElement("p");
+    outcome.className = "outcome muted";
+    const link = document.createElement("a");
+    link.href = `${root.dataset.approvalsPage}?approval=${f.approval}#approval-${f.approval}`;
+    link.target = "_blank";
+    link.textContent = "Open in Action approvals";
+    box.append(title, params, outcome, link);
+    if (root.dataset.canDecide) {
+      const comment = document.createElement("input");
+      comment.placeholder = "Comment (optional)";
+      comment.setAttribute("aria-label", "Comment");
+      box.appendChild(comment);
+      [["approve", "Approve", "primary"], ["reject", "Reject", "danger"]].forEach(([verb, label, cls]) => {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = cls;
+        button.textContent = label;
+        button.addEventListener("click", async () => {
+          const response = await fetch(`${root.dataset.approvalsApi}${f.approval}/${verb}/`, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "Content-Type": "application/json", "X-CSRFToken": root.dataset.csrf },
+            body: JSON.stringify({ comment: comment.value }),
+          });
+          if (!response.ok) {
+            const body = await response.json().catch(() => ({}));
+            outcome.textContent = (body.error && body.error.message) || `Refused (${response.status}).`;
+          } else outcome.textContent = `${verb === "approve" ? "Approved" : "Rejected"}; the agent goes on…`;
+        });
+        box.appendChild(button);
+      });
+    }
+    $("approvals").appendChild(box);
+    waiting[f.tool_call_id] = box;
+  }
+
   const handlers = {
     conversation_initiation_metadata(f) {
       started = true;
@@ -62,7 +109,20 @@
     },
     user_transcript() {},
     tool_call(f) { event(`tool call ${f.tool_name}(${JSON.stringify(f.parameters)})`, "tool"); },
-    tool_result(f) { event(f.error ? `tool failed: ${f.error}` : `tool result ${JSON.stringify(f.result)}`, f.error ? "error" : "tool"); },
+    tool_result(f) {
+      event(f.error ? `tool failed: ${f.error}` : `tool result ${JSON.stringify(f.result)}`, f.error ? "error" : "tool");
+      const box = waiting[f.tool_call_id];
+      if (box) {
+        box.querySelector(".outcome").textContent = f.error ? `Not run: ${f.error}.` : "Approved: the tool ran.";
+        box.querySelectorAll("button, input").forEach((el) => el.remove());
+        box.classList.add("decided");
+        delete waiting[f.tool_call_id];
+      }
+    },
+    tool_approval_requested(f) {
+      event(`waiting for a person to approve ${f.tool_name}`, "warn");
+      approvalBox(f);
+    },
     interruption(f) { event("interrupted", "warn"); },
     agent_response_correction(f) {
       const b = bubble(f.response_id);
@@ -87,8 +147,9 @@
   function start() {
     if (socket) socket.close();
     bubbles = {};
+    waiting = {};
     started = false;
-    transcript.innerHTML = events.innerHTML = "";
+    transcript.innerHTML = events.innerHTML = $("approvals").innerHTML = "";
     $("saved").hidden = true;
     const scheme = location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + location.host + root.dataset.ws);
