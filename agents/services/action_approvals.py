@@ -367,21 +367,26 @@ def _outcomes(frames: list[dict], chain: list[ActionApproval]) -> dict:
 def conversation_events(*, conversation: Conversation, after: int) -> dict:
     """The events of the conversation's latest waiting turn after `after`, and whether
     that turn is over (every call decided and the rest produced)."""
-    chain = list(
-        ActionApproval.objects.for_org(conversation.org_id)
-        .filter(conversation=conversation)
-        .order_by("-turn", "position")
-        .only("pk", "turn", "status", "expires_at", "continued_at", "request_seq")[:50]
-    )
+
+    def latest_turn():
+        rows = list(
+            ActionApproval.objects.for_org(conversation.org_id)
+            .filter(conversation=conversation)
+            .order_by("-turn", "position")
+            .values("pk", "turn", "status", "expires_at", "continued_at")[:50]
+        )
+        return [r for r in rows if r["turn"] == rows[0]["turn"]] if rows else []
+
+    chain = latest_turn()
     if not chain:
         return {"events": [], "done": True, "approval": None}
-    turn = chain[0].turn
-    chain = [a for a in chain if a.turn == turn]
-    for approval in chain:
-        if approval.status == PENDING and approval.expires_at <= timezone.now():
-            # A lapsed call is expired here too: the sweep runs only every so often.
-            action_approval_expire(org_id=conversation.org_id, approval_id=approval.pk)
-            approval.refresh_from_db(fields=["status", "continued_at"])
+    lapsed = [r for r in chain if r["status"] == PENDING and r["expires_at"] <= timezone.now()]
+    for row in lapsed:
+        # A lapsed call is expired here too: the sweep runs only every so often.
+        action_approval_expire(org_id=conversation.org_id, approval_id=row["pk"])
+    if lapsed:
+        chain = latest_turn()
+    turn = chain[0]["turn"]
     events = [
         row.frame
         for row in ConversationEvent.objects.for_org(conversation.org_id)
@@ -389,5 +394,5 @@ def conversation_events(*, conversation: Conversation, after: int) -> dict:
         .order_by("seq")[:500]
     ]
     last = chain[-1]
-    done = all(a.status != PENDING and a.continued_at is not None for a in chain)
-    return {"events": events, "done": done, "approval": {"id": str(last.pk), "status": last.status}}
+    done = all(r["status"] != PENDING and r["continued_at"] is not None for r in chain)
+    return {"events": events, "done": done, "approval": {"id": str(last["pk"]), "status": last["status"]}}

@@ -183,3 +183,17 @@ def test_the_events_endpoint_needs_the_stage_key_and_bad_input_is_400():
         )
         # No call ever waited: nothing to wait for.
         assert events(client, lineage, cid, 0) == {"events": [], "done": True, "approval": None}
+
+
+def test_a_lapsed_call_is_expired_by_the_events_endpoint_itself():
+    world = make_world()
+    with Recorder(refund_server_handler) as server:
+        _, client, lineage, cid = start(world, server)
+        waiting = ask_refund(client, lineage, cid)[-1]
+        ActionApproval.objects.for_org(world.acme).filter(pk=waiting["approval"]).update(
+            expires_at=timezone.now() - timedelta(seconds=1)
+        )
+        rest = events(client, lineage, cid, waiting["seq"])
+        assert server.requests == []
+    assert rest["approval"]["status"] == "expired" and rest["done"] is True
+    assert [e["type"] for e in rest["events"]][0] == "tool_result" and rest["events"][0]["error"] == "expired"
