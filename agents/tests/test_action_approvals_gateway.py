@@ -196,4 +196,4 @@ def test_a_lapsed_call_is_expired_by_the_events_endpoint_itself():
         rest = events(client, lineage, cid, waiting["seq"])
         assert server.requests == []
     assert rest["approval"]["status"] == "expired" and rest["done"] is True
-    assert [e["type"] for e in rest["events"]][0] == "tool_result" and rest["events"][0]["error"] == "expired"
+    assert rest["events"][0]["type"] == "tool_result" and rest["events"][0]["error"] == "expired"
