@@ -57,14 +57,15 @@ def test_a_waiting_tool_call_decided_from_the_inbox_and_inline(page, browser, st
         expect(box).to_contain_text("lookup_order waits for approval")
         expect(box).to_contain_text('"order_id": "777"')
         expect(box.get_by_role("button", name="Approve")).to_have_count(0)  # a viewer does not decide
-        expect(box.get_by_role("link", name="Open in Action approvals")).to_be_visible()
+        expect(box.get_by_role("link", name="Open in Approvals")).to_be_visible()
         shoot(page, "action-approval-console-waiting")
 
         # The developer, a manager of Development, approves from the inbox in another browser.
         other = browser.new_context(base_url=stack["base"], viewport={"width": 1280, "height": 860})
         inbox = other.new_page()
         sign_in(inbox, "developer@acme.test")
-        inbox.get_by_role("link", name="Action approvals").click()
+        inbox.get_by_role("link", name="Approvals").click()
+        inbox.get_by_role("navigation", name="Kind of approval").get_by_role("link", name="Actions").click()
         card = inbox.locator("section.card").filter(has_text="lookup_order").first
         expect(card).to_contain_text("Where is order 777?")
         shoot(inbox, "action-approvals-inbox")

@@ -56,7 +56,7 @@
     const link = document.createElement("a");
     link.href = `${root.dataset.approvalsPage}?approval=${f.approval}#approval-${f.approval}`;
     link.target = "_blank";
-    link.textContent = "Open in Action approvals";
+    link.textContent = "Open in Approvals";
     box.append(title, params, outcome, link);
     if (root.dataset.canDecide) {
       const comment = document.createElement("input");
