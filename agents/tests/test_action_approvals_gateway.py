@@ -197,3 +197,38 @@ def test_a_lapsed_call_is_expired_by_the_events_endpoint_itself():
         assert server.requests == []
     assert rest["approval"]["status"] == "expired" and rest["done"] is True
     assert rest["events"][0]["type"] == "tool_result" and rest["events"][0]["error"] == "expired"
+
+
+def test_another_orgs_key_or_conversation_reads_nothing():
+    world = make_world()
+    with Recorder(refund_server_handler) as server:
+        _, client, lineage, cid = start(world, server)
+        waiting = ask_refund(client, lineage, cid)[-1]
+        theirs, their_key = refund_agent(world.globex, server.url)
+        stranger = APIClient()
+        stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {their_key}")
+        their_cid = stranger.post(
+            f"/api/v1/run/globex/{theirs.lineage.slug}/development/conversations/", {}, format="json"
+        ).json()["conversation"]
+        # Their key on our URL: 401. Our key on their conversation, under our URL: 404.
+        assert_envelope(
+            stranger.get(run_url(lineage, f"{cid}/events/"), {"after": 0}), 401, "unauthenticated"
+        )
+        assert_envelope(client.get(run_url(lineage, f"{their_cid}/events/")), 404, "not_found")
+        # Their people cannot decide ours, nor see it.
+        outsider = world.client("outsider")
+        assert_envelope(
+            outsider.post(
+                f"/api/v1/orgs/acme/action-approvals/{waiting['approval']}/approve/", {}, format="json"
+            ),
+            404,
+            "not_found",
+        )
+        assert_envelope(
+            outsider.post(
+                f"/api/v1/orgs/globex/action-approvals/{waiting['approval']}/approve/", {}, format="json"
+            ),
+            404,
+            "not_found",
+        )
+        assert server.requests == []
