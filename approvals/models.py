@@ -82,6 +82,11 @@ class ApprovalRequest(TenantModel):
         return f"{self.kind} approval ({self.status})"
 
     @property
+    def change_noun(self) -> str:
+        """How people say it: "the promotion", not "the promote"."""
+        return {"promote": "promotion", "backport": "back-port"}.get(self.kind, self.kind)
+
+    @property
     def is_open(self) -> bool:
         return self.status == ApprovalStatus.PENDING
 

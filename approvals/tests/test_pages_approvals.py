@@ -46,7 +46,7 @@ def test_the_evidence_packet_and_deciding_on_it(world, qa, django_capture_on_com
         "Latest soak",
         "What happens next:",
         "2 more approvals",
-        'hx-confirm="Reject this promote?',
+        'hx-confirm="Reject this promotion?',
     ):
         assert text in html, text
     assert "sk-very-secret-value" not in html
