@@ -95,7 +95,7 @@ def test_make_live_in_production(page, stack, production_unfrozen, production_ga
     expect(page.get_by_label("Version", exact=True)).to_have_value("1")
     page.get_by_label("Changelog", exact=False).fill("Launch day: the helper answers live users.")
     shoot(page, "make-live-dialog")
-    page.get_by_role("button", name="Make live").click()
+    page.get_by_role("button", name="Start the release").click()
     # The demo's Production requires 2 approvals: the release waits for its managers.
     expect(page.locator("[data-awaiting-approval]")).to_be_visible()
     page.get_by_role("link", name="See the request and its evidence").click()
