@@ -7,6 +7,7 @@ import httpx
 from playwright.sync_api import expect
 
 from .conftest import ARTIFACTS, DEMO_PASSWORD, sign_in
+from .test_releases import production_gate_set_aside  # noqa: F401  (a fixture)
 
 
 def shoot(page, name: str) -> None:
@@ -66,7 +67,11 @@ def admin_asks_for_production(base: str) -> str:
     return name
 
 
-def test_two_production_managers_approve_from_the_evidence_packet(browser, stack):
+def test_two_production_managers_approve_from_the_evidence_packet(
+    browser,
+    stack,
+    production_gate_set_aside,  # noqa: F811
+):
     name = admin_asks_for_production(stack["base"])
 
     context = browser.new_context(base_url=stack["base"], viewport={"width": 1280, "height": 900})
