@@ -116,6 +116,9 @@ class OrgOverviewPage(OrgPage):
         context["stages"] = [(stage, self.access.stage_role(stage)) for stage in stages]
         context["member_count"] = members_of(self.access).count()
         context["recent"] = audit_visible_to(self.access)[:8]
+        from monitoring.board import pipeline_board
+
+        context["board"] = pipeline_board(self.access)
         return context
 
 

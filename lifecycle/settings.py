@@ -245,6 +245,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rollouts.releases_tick",
         "schedule": float(env_int("RELEASE_TICK_SECONDS", 5)),
     },
+    # Metric rollups and stage thresholds (monitoring.watch): each agent is read when due.
+    "monitoring-tick": {
+        "task": "monitoring.tick",
+        "schedule": float(env_int("MONITORING_TICK_SECONDS", 30)),
+    },
 }
 # How often a console waiting for an action approval looks at its row.
 ACTION_APPROVAL_POLL_SECONDS = float(os.environ.get("ACTION_APPROVAL_POLL_SECONDS", "0.5"))
@@ -326,6 +331,18 @@ GATEWAY_RATE_PER_MINUTE = env_int("GATEWAY_RATE_PER_MINUTE", 6000)
 # conversation reads it from the cache, so a budget may be overrun by what this many
 # seconds of traffic cost. A policy change clears it at once.
 SPEND_CACHE_SECONDS = env_int("SPEND_CACHE_SECONDS", 30)
+# Monitoring (README "Monitoring"): turns younger than the settle time wait for the next
+# rollup; thresholds read the last ALERT_WINDOW of these sources' traffic, every
+# EVALUATE_SECONDS, or every WATCH_SECONDS within WATCH_HOURS of a release.
+MONITORING_ROLLUP_SETTLE_SECONDS = env_int("MONITORING_ROLLUP_SETTLE_SECONDS", 5)
+MONITORING_ROLLUP_BATCH = env_int("MONITORING_ROLLUP_BATCH", 50000)
+MONITORING_ALERT_SOURCES = os.environ.get("MONITORING_ALERT_SOURCES", "live")
+MONITORING_ALERT_WINDOW_SECONDS = env_int("MONITORING_ALERT_WINDOW_SECONDS", 900)
+MONITORING_EVALUATE_SECONDS = env_int("MONITORING_EVALUATE_SECONDS", 300)
+MONITORING_WATCH_SECONDS = env_int("MONITORING_WATCH_SECONDS", 60)
+MONITORING_WATCH_HOURS = env_int("MONITORING_WATCH_HOURS", 24)
+MONITORING_MIN_SAMPLES = env_int("MONITORING_MIN_SAMPLES", 20)
+MONITORING_MIN_RATINGS = env_int("MONITORING_MIN_RATINGS", 5)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -7,6 +7,7 @@ from agents import approval_views
 from agents import views as agents
 from approvals import views as approvals
 from lifecycle import views as kernel
+from monitoring import views as monitoring
 from rollouts import (
     judge_views,
     policy_views,
@@ -32,6 +33,7 @@ org_pages = [
     path("stages/", accounts.StagesPage.as_view(), name="stages"),
     path("stages/<slug:slug>/keys/", rollouts.StageKeysPage.as_view(), name="stage-keys"),
     path("stages/<slug:slug>/policy/", policy_views.StagePolicyPage.as_view(), name="stage-policy"),
+    path("stages/<slug:slug>/dashboard/", monitoring.StageDashboardPage.as_view(), name="stage-dashboard"),
     path("stages/<slug:slug>/<str:op>/", accounts.StageEditPage.as_view(), name="stage-edit"),
     path("audit/", kernel.AuditPage.as_view(), name="audit"),
     path("evaluation/", judge_views.JudgeSettingsPage.as_view(), name="judge-settings"),
@@ -57,6 +59,11 @@ org_pages = [
         "agents/<uuid:agent_id>/releases/<uuid:release_id>/",
         release_views.ReleasePage.as_view(),
         name="agent-release",
+    ),
+    path(
+        "agents/<uuid:agent_id>/releases/<uuid:release_id>/report/",
+        monitoring.ReleaseReportPage.as_view(),
+        name="release-report",
     ),
     path("agents/<uuid:agent_id>/soak/", soak_views.SoakPage.as_view(), name="agent-soak"),
     path("agents/<uuid:agent_id>/red-team/", redteam_views.RedTeamPage.as_view(), name="agent-red-team"),
