@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from lifecycle.csvsafe import csv_row
+from lifecycle.csvsafe import csv_cell
 from lifecycle.errors import Conflict
 from rollouts.models import Release, ReleaseStatus
 
@@ -116,6 +116,11 @@ def release_report(release: Release, *, now: datetime | None = None) -> dict:
             for a in alerts
         ],
     }
+
+
+def csv_row(values) -> list:
+    """Numbers as numbers (a negative change is not a formula); text through csvsafe."""
+    return [v if isinstance(v, int | float) and not isinstance(v, bool) else csv_cell(v) for v in values]
 
 
 def release_report_csv(report: dict) -> str:

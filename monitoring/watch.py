@@ -38,6 +38,8 @@ WORSE_WHEN_HIGHER = {
     "safety_violations": True,
 }
 SAFETY_CATEGORIES = ("violence", "sexual", "self_harm", "hate")
+# tokens_per_turn_increase compares with the previous live version's last week.
+BASELINE_DAYS = 7
 
 
 @dataclass
@@ -88,7 +90,7 @@ def readings(agent: Agent, *, now: datetime, baseline_version: int | None, safet
     if baseline_version is not None and t.turns >= least:
         base = metrics.totals(
             org_id=agent.org_id,
-            start=now - timedelta(days=7),
+            start=now - timedelta(days=BASELINE_DAYS),
             end=now + timedelta(minutes=1),
             sources=_sources(),
             agent_id=agent.pk,
@@ -141,8 +143,10 @@ def thresholds_check(*, org: Organization, now: datetime | None = None, force: b
         Release.objects.for_org(org)
         .filter(agent_id__in=ids)
         .filter(
+            # The baseline's traffic is read over the last 7 days, so an older release
+            # cannot give one: this keeps the query to the recent releases.
             Q(status__in=[s.value for s in ACTIVE_RELEASE_STATUSES])
-            | Q(status=ReleaseStatus.SUCCEEDED, stable_version__isnull=False)
+            | Q(status=ReleaseStatus.SUCCEEDED, finished_at__gte=now - timedelta(days=BASELINE_DAYS))
         )
         .order_by("agent_id", "-created_at")
         .values_list("agent_id", "status", "finished_at", "stable_version", "candidate_version")
@@ -152,7 +156,7 @@ def thresholds_check(*, org: Organization, now: datetime | None = None, force: b
     for agent_id, status, finished_at, stable, candidate in releases:
         if status in ACTIVE_RELEASE_STATUSES or (finished_at and finished_at >= recent):
             watched.add(agent_id)
-        if status == ReleaseStatus.SUCCEEDED and candidate == live_of[agent_id]:
+        if status == ReleaseStatus.SUCCEEDED and candidate == live_of[agent_id] and stable is not None:
             baseline.setdefault(agent_id, stable)
     mark = watermark_of(org.pk)
     due = agents if force else _due(mark, agents, watched, now)

@@ -44,7 +44,9 @@ def converse(
     )
     turns, index = [], 0
     if greeting:
-        turns.append({"index": 0, "role": "agent", "text": "Hi!", "latency_first_ms": 0, "latency_total_ms": 0})
+        turns.append(
+            {"index": 0, "role": "agent", "text": "Hi!", "latency_first_ms": 0, "latency_total_ms": 0}
+        )
         index = 1
     for latency, error in replies:
         turns.append({"index": index, "role": "user", "text": "hello"})

@@ -62,7 +62,9 @@ def test_rollup_counts_exactly(world):
     assert sum(v2.histogram) == 3
     assert v2.histogram[histogram.bucket_of(120)] == 1 and v2.histogram[histogram.bucket_of(900)] == 1
 
-    body = world.client("viewer").get(url(agent, window="1h", bucket="5m", by="version", source="live")).json()
+    body = (
+        world.client("viewer").get(url(agent, window="1h", bucket="5m", by="version", source="live")).json()
+    )
     series = {s["version"]: s for s in body["series"]}
     assert set(series) == {1, 2}
     assert len(series[2]["buckets"]) in (12, 13)  # the window's buckets, aligned to 5 minutes
@@ -72,11 +74,11 @@ def test_rollup_counts_exactly(world):
     assert (b["conversations"], b["turns"], b["errors"], b["error_rate"]) == (2, 4, 1, 0.25)
     assert b["tokens"] == 90 and b["cost"] == "0.003000" and b["rating_avg"] == 3.0
     assert 300 - histogram.width_at(300) <= b["latency_p50_ms"] <= 300 + histogram.width_at(300)
-    v1 = [b for b in series[1]["buckets"] if b["turns"]][0]
+    v1 = next(b for b in series[1]["buckets"] if b["turns"])
     assert (v1["conversations"], v1["turns"], v1["errors"], v1["error_rate"]) == (1, 2, 0, 0.0)
     assert v1["cost"] == "0.500000" and v1["rating_avg"] is None
     # An empty bucket is zeros, and nulls where a rate has no denominator.
-    empty = [b for b in series[2]["buckets"] if not b["turns"]][0]
+    empty = next(b for b in series[2]["buckets"] if not b["turns"])
     assert empty["error_rate"] is None and empty["latency_p95_ms"] is None and empty["conversations"] == 0
 
     merged = world.client("viewer").get(url(agent, window="1h", bucket="1h", by="none")).json()["series"]
