@@ -23,7 +23,7 @@ MAX_BUCKETS = 1500
 BY = ("version", "none")
 
 
-class BucketSerializer(serializers.Serializer):
+class MetricsBucketSerializer(serializers.Serializer):
     t = serializers.DateTimeField()
     conversations = serializers.IntegerField()
     turns = serializers.IntegerField(help_text="Agent replies.")
@@ -36,13 +36,13 @@ class BucketSerializer(serializers.Serializer):
     rating_avg = serializers.FloatField(allow_null=True)
 
 
-class SeriesSerializer(serializers.Serializer):
+class MetricsSeriesSerializer(serializers.Serializer):
     version = serializers.IntegerField(allow_null=True, help_text="null with by=none.")
-    buckets = BucketSerializer(many=True)
+    buckets = MetricsBucketSerializer(many=True)
 
 
-class MetricsSerializer(serializers.Serializer):
-    series = SeriesSerializer(many=True)
+class AgentMetricsSerializer(serializers.Serializer):
+    series = MetricsSeriesSerializer(many=True)
 
 
 def _duration(fields: dict, name: str, raw: str, default: str, *, low: int, high: int) -> int:
@@ -103,7 +103,7 @@ class AgentMetricsView(AgentChildMixin, OrgScopedAPIView):
                 "source", str, description="Comma-separated conversation sources (default: all)."
             ),
         ],
-        responses={200: MetricsSerializer},
+        responses={200: AgentMetricsSerializer},
     )
     def get(self, request, org, agent_id):
         agent = self.get_parent()
@@ -118,4 +118,4 @@ class AgentMetricsView(AgentChildMixin, OrgScopedAPIView):
             by_version=query["by_version"],
             sources=query["sources"],
         )
-        return Response(MetricsSerializer({"series": found}).data)
+        return Response(AgentMetricsSerializer({"series": found}).data)
