@@ -250,6 +250,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "monitoring.tick",
         "schedule": float(env_int("MONITORING_TICK_SECONDS", 30)),
     },
+    # Spend alerts follow spend that grows in open conversations, and end with the month.
+    "spend-tick": {
+        "task": "rollouts.spend_tick",
+        "schedule": float(env_int("SPEND_SWEEP_SECONDS", 300)),
+    },
 }
 # How often a console waiting for an action approval looks at its row.
 ACTION_APPROVAL_POLL_SECONDS = float(os.environ.get("ACTION_APPROVAL_POLL_SECONDS", "0.5"))

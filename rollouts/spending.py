@@ -23,6 +23,7 @@ from accounts.models import Stage
 from agents.models import Conversation
 from lifecycle.errors import BudgetExhausted, Invalid
 
+from .models import StagePolicy
 from .policy import DEFAULTS, stored_document
 
 MONTH = re.compile(r"^([0-9]{4})-(0[1-9]|1[0-2])$")
@@ -217,3 +218,33 @@ def spend_alert_sync(*, stage: Stage, state: dict) -> None:
         threshold=budget if critical else (budget * Decimal(str(state["alert_at"]))).quantize(CENT),
         details={"month": state["month"], "budget": money(budget), "ratio": ratio},
     )
+
+
+# --- the sweep ----------------------------------------------------------------------------
+def stages_to_watch() -> list[tuple[str, str]]:
+    """(org id, stage id) of every stage with a budget or an open spend alert, across orgs:
+    the beat's sweep keeps their alerts current when no conversation starts (spend grows
+    with messages too, and a month ends on its own)."""
+    from monitoring.models import Alert
+
+    found = {
+        (str(org_id), str(stage_id))
+        for org_id, stage_id, document in StagePolicy.objects.dangerously_unscoped()
+        .filter(document__has_key="spending")
+        .values_list("org_id", "stage_id", "document")
+        if (document.get("spending") or {}).get("monthly_budget") is not None
+    }
+    found |= {
+        (str(org_id), str(stage_id))
+        for org_id, stage_id in Alert.objects.dangerously_unscoped()
+        .filter(metric=METRIC, resolved_at__isnull=True)
+        .values_list("org_id", "stage_id")
+    }
+    return sorted(found)
+
+
+def stage_spend_check(*, org_id, stage_id) -> None:
+    """Sum the stage's month afresh (its alert follows); quietly nothing if it is gone."""
+    stage = Stage.objects.for_org(org_id).filter(pk=stage_id).first()
+    if stage is not None:
+        budget_state(stage, refresh=True)

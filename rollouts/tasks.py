@@ -24,3 +24,19 @@ def release_analyze(org_id: str, release_id: str) -> None:
     from .services.release_analysis import release_analyze as analyze
 
     analyze(org_id=org_id, release_id=release_id)
+
+
+@shared_task(name="rollouts.spend_tick", ignore_result=True)
+def spend_tick() -> None:
+    """The beat's sweep: every stage with a budget (or an open spend alert) is summed again."""
+    from .spending import stages_to_watch
+
+    for org_id, stage_id in stages_to_watch():
+        spend_check.delay(org_id, stage_id)
+
+
+@shared_task(name="rollouts.spend_check", ignore_result=True, acks_late=True)
+def spend_check(org_id: str, stage_id: str) -> None:
+    from .spending import stage_spend_check
+
+    stage_spend_check(org_id=org_id, stage_id=stage_id)

@@ -363,3 +363,37 @@ async def test_the_console_gets_an_error_frame_when_console_traffic_is_blocked(w
     frame = json.loads(await socket.receive_from())
     assert frame["type"] == "conversation_initiation_metadata", frame
     await socket.disconnect()
+
+
+# --- the beat's sweep -----------------------------------------------------------------------
+def test_the_sweep_opens_the_alert_without_a_conversation_starting_and_resolves_it_next_month(world):
+    from rollouts.spending import stages_to_watch
+    from rollouts.tasks import spend_tick
+
+    agent = make_agent(world.acme)
+    set_spending(world, "development", monthly_budget="10.00", alert_at=0.5)
+    set_spending(world, "testing", monthly_budget=None)  # a spending part without a budget
+    globex_dev = Stage.objects.for_org(world.globex).get(slug="development")
+    dev = stage(world, "development")
+    assert stages_to_watch() == [(str(world.acme.pk), str(dev.pk))]
+    spent(agent, "6.00")  # grown by messages: no start asked the budget since
+    spend_tick()  # tasks run in-process in this tier
+    alert = Alert.objects.for_org(world.acme).get(resolved_at__isnull=True)
+    assert alert.level == "warning"
+    # Another org's open alert is watched too, budget or not; its month is over.
+    from monitoring.services import alert_open_or_update
+
+    other, _ = alert_open_or_update(
+        org=world.globex,
+        stage=globex_dev,
+        metric="spend",
+        level="warning",
+        value=Decimal("1"),
+        threshold=Decimal("1"),
+        details={"month": "2000-01"},
+    )
+    assert (str(world.globex.pk), str(globex_dev.pk)) in stages_to_watch()
+    spend_tick()
+    other.refresh_from_db()
+    assert other.resolved_at is not None
+    assert Alert.objects.for_org(world.acme).get(pk=alert.pk).resolved_at is None
