@@ -175,6 +175,10 @@ def freeze_production_now(base: str, reason: str = "browser tests run inside a f
         "reason": reason,
     }
     set_production_windows(base, [*[w for w in windows if w["id"] != "now"], window])
+    with admin_api(base) as http:  # the decision itself now says frozen
+        agent = http.get("/api/v1/orgs/acme/agents/").json()["results"][0]["id"]
+        preview = http.get(f"/api/v1/orgs/acme/agents/{agent}/gate/", params={"target": "production"})
+        assert preview.json()["frozen"]["reason"] == reason, preview.text
 
 
 @pytest.fixture
