@@ -68,6 +68,8 @@ class RedTeamCreateSerializer(StrictSerializer):
 class RedTeamViewSet(AgentChildMixin, OrgScopedViewSet):
     """Red-team runs on this agent; editors of its stage start them."""
 
+    schema_error_codes = {"POST": (402,)}  # the stage's budget is spent and blocks the run
+
     model = RedTeamRun
     # Reached through the agent, whose visibility the parent lookup decides.
     stage_field = None

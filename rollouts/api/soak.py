@@ -84,6 +84,8 @@ class SoakTestCreateSerializer(StrictSerializer):
 class SoakTestViewSet(AgentChildMixin, OrgScopedViewSet):
     """Soak tests of an agent; starting one takes what editing the agent takes."""
 
+    schema_error_codes = {"POST": (402,)}  # the stage's budget is spent and blocks the run
+
     model = SoakTest
     # Reached through their agent, whose visibility the parent lookup decides.
     stage_field = None

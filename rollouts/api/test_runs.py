@@ -76,6 +76,8 @@ class TestRunCreateSerializer(StrictSerializer):
 class TestRunViewSet(AgentChildMixin, OrgScopedViewSet):
     """Runs of the lineage's suites on this agent; editors of its stage start them."""
 
+    schema_error_codes = {"POST": (402,)}  # the stage's budget is spent and blocks the run
+
     __test__ = False
     model = TestRun
     # Reached through the agent, whose visibility the parent lookup decides.

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from agents.models import Agent, AgentVersion
+from agents.models import Agent, AgentVersion, ConversationSource
 from lifecycle.access import Access
 from lifecycle.audit import audit_record
 from lifecycle.errors import Invalid
 from lifecycle.operations import Operation, operation_start
+
+from ..spending import budget_guard
+
+# The source of the conversations each kind of run records, which a spent budget may block.
+RUN_SOURCES = {
+    "agent.test_run": ConversationSource.TEST_RUN,
+    "agent.red_team": ConversationSource.TEST_RUN,
+    "agent.soak": ConversationSource.SOAK,
+}
 
 DRAFT = "draft"
 
@@ -38,7 +47,11 @@ def evaluation_start(
     """Start the operation that performs `run` (already created in this transaction).
 
     The run's id is on the operation's result from the start, so clients follow it at once.
+    A spent budget that blocks the run's source refuses it (402), and the run is rolled back
+    with the caller's transaction.
     """
+    if kind in RUN_SOURCES:
+        budget_guard(stage=agent.stage, source=RUN_SOURCES[kind])
     operation = operation_start(
         org=access.org, actor=access.user, kind=kind, params=params, stage=agent.stage, target=agent
     )

@@ -397,3 +397,31 @@ def test_the_sweep_opens_the_alert_without_a_conversation_starting_and_resolves_
     other.refresh_from_db()
     assert other.resolved_at is not None
     assert Alert.objects.for_org(world.acme).get(pk=alert.pk).resolved_at is None
+
+
+# --- the budget on evaluation runs -------------------------------------------------------
+def test_a_spent_budget_blocking_test_runs_and_soaks_refuses_them_with_nothing_written(world):
+    from lifecycle.operations import Operation
+    from rollouts.models import SoakTest, TestRun
+
+    from .test_test_runs import make_suite
+
+    agent = make_agent(world.acme, access=world.access("developer"))
+    suite = make_suite(agent, [("hi", [{"user": "hello", "expect": []}])], name="Budget")
+    runs = f"/api/v1/orgs/acme/agents/{agent.pk}/test-runs/"
+    soaks = f"/api/v1/orgs/acme/agents/{agent.pk}/soak-tests/"
+    client = world.client("developer")
+    set_spending(world, "development", monthly_budget="1.00", block=["soak"])
+    spent(agent, "1.00", "test_run")
+    cache.clear()
+    # test_run is not blocked: the run starts.
+    assert client.post(runs, {"suite": str(suite.pk), "version": "draft"}, format="json").status_code == 202
+    refused = client.post(soaks, {"executions": 3}, format="json")
+    assert assert_envelope(refused, 402, "budget_exhausted")["error"]["details"]["source"] == "soak"
+    assert SoakTest.objects.for_org(world.acme).count() == 0
+    set_spending(world, "development", monthly_budget="1.00", block=["test_run"])
+    before = (TestRun.objects.for_org(world.acme).count(), Operation.objects.for_org(world.acme).count())
+    refused = client.post(runs, {"suite": str(suite.pk), "version": "draft"}, format="json")
+    assert_envelope(refused, 402, "budget_exhausted")
+    after = (TestRun.objects.for_org(world.acme).count(), Operation.objects.for_org(world.acme).count())
+    assert after == before, "the refused run was rolled back with its operation"
