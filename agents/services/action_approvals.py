@@ -283,6 +283,8 @@ def action_approval_continue(*, org_id, approval_id) -> None:
     )
     if text is None:
         logger.warning("action approval %s: its user turn is gone (org %s)", approval.pk, org_id)
+        # Nothing can be continued; marked, so the sweep does not try again every time.
+        ActionApproval.objects.for_org(org_id).filter(pk=approval.pk).update(continued_at=timezone.now())
         return
     compiled = compile_saved(org_id, conversation.agent_id, conversation.version)
     state = {k: v for k, v in conversation.state.items() if k != AWAITING}
