@@ -229,7 +229,9 @@ class TenantBaseManager(TenantManager):
 def _belongs_to_an_org(instance) -> bool:
     from accounts.models import Organization
 
-    return isinstance(instance, Organization) or getattr(instance, "org_id", None) is not None
+    # Read the loaded value only: on a row fetched with .only() that left `org_id` out,
+    # getattr would load it through refresh_from_db, whose query asks this again, forever.
+    return isinstance(instance, Organization) or instance.__dict__.get("org_id") is not None
 
 
 class TenantModel(models.Model):

@@ -181,3 +181,14 @@ def test_subquery_and_exists_of_an_unscoped_queryset_are_refused(world):
     rows = {s.slug: (s.has_later, s.last) for s in scoped.annotate(has_later=later, last=last)}
     assert rows["production"] == (False, "production")
     assert rows["development"] == (True, "production")
+
+
+def test_a_row_loaded_without_its_org_can_load_its_deferred_fields(world):
+    # refresh_from_db() on a deferred field asks the manager with the row as a hint; the
+    # hint's own deferred org_id used to be loaded the same way, recursing without end.
+    stage = Stage.objects.for_org(world.acme).only("slug").get(slug="testing")
+    assert stage.name == "Testing" and stage.org_id == world.acme.pk
+    # Its related managers cannot vouch for an org they never loaded: refused, not recursing.
+    membership = Membership.objects.for_org(world.acme).only("id").filter(user=world.users["tester"]).get()
+    with pytest.raises(UnscopedQueryError):
+        list(membership.stage_roles.all())
