@@ -121,6 +121,7 @@ def test_stage_dashboard(world, settings):
     assert f"/orgs/acme/agents/{testing.pk}/releases/{release.pk}/" in testing_page
     assert signed_in(world.users["developer"]).get("/orgs/acme/stages/testing/dashboard/").status_code == 403
     assert client.get("/orgs/acme/stages/nowhere/dashboard/").status_code == 404
+    assert "/orgs/acme/stages/development/dashboard/" in client.get("/orgs/acme/stages/").content.decode()
     assert (
         signed_in(world.users["outsider"]).get("/orgs/acme/stages/development/dashboard/").status_code == 404
     )

@@ -115,6 +115,7 @@ def test_report_page_and_downloads(world):
     agent, release = released(world.acme)
     client = signed_in(world.users["viewer"])
     base = f"/orgs/acme/agents/{agent.pk}/releases/{release.pk}/report/"
+    assert base in client.get(f"/orgs/acme/agents/{agent.pk}/releases/{release.pk}/").content.decode()
     page = client.get(base).content.decode()
     assert "Post-deployment report" in page and "v1 → v2" in page and "so far" in page
     assert "-100.0 %" in page  # the error rate
