@@ -273,8 +273,27 @@ def suite_accuracies(agent: Agent, suites=None) -> dict[str, float | None]:
 
 
 def _accuracy_checks(gate: dict, agent: Agent) -> list[dict]:
-    """required_suites (each has a finished run) and min_accuracy (the lowest of them)."""
-    required = [str(s) for s in gate.get("required_suites") or []]
+    """required_suites (each has a finished run) and min_accuracy (the lowest of them).
+
+    A stage's gate serves every lineage, and suites belong to one: the listed suites of
+    the agent's own lineage are required of it. An agent whose lineage has none of them
+    is held to min_accuracy over its own suites' runs (none is "no data"), never let
+    through by a list that does not concern it, nor shut out by one it cannot run.
+    """
+    from .models import TestSuite
+
+    listed = [str(s) for s in gate.get("required_suites") or []]
+    own = (
+        {
+            str(pk)
+            for pk in TestSuite.objects.for_org(agent.org_id)
+            .filter(pk__in=listed, lineage_id=agent.lineage_id)
+            .values_list("pk", flat=True)
+        }
+        if listed
+        else set()
+    )
+    required = [s for s in listed if s in own]
     accuracies = suite_accuracies(agent, required or None) if agent.version else {}
     checks = []
     if required:

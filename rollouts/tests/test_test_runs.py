@@ -376,3 +376,40 @@ def test_tab_runs_a_suite_and_shows_the_failing_expectation(world, django_captur
     other = make_agent(world.globex)
     assert developer_browser.get(f"/orgs/acme/agents/{other.pk}/test-runs/").status_code == 404
     assert developer_browser.get(f"{page}{uuid.uuid4()}/").status_code == 404
+
+
+def test_a_gate_naming_another_lineages_suite_holds_an_agent_to_its_own_suites(world):
+    """The stage's gate serves every lineage: Acme's required suite is not asked of another
+    lineage (which could never run it), but that lineage still needs its own passing run."""
+    access = owner_access(world.acme)
+    first = make_agent(world.acme, "First")
+    other = make_agent(world.acme, "Other")
+    for agent in (first, other):
+        add_component(agent, "skill", "greeting", skill(["hello"], ["Hello there."]))
+        version_save(access=access, agent=agent, changelog="greeting")
+    theirs = make_suite(
+        first, [("greets", [{"user": "hello", "expect": [{"type": "contains", "value": "Hello"}]}])]
+    )
+    set_policy(world, "testing", {"gate": {"required_suites": [str(theirs.pk)], "min_accuracy": 0.95}})
+    gate = f"/api/v1/orgs/acme/agents/{other.pk}/gate/"
+
+    def checks():
+        body = world.client("owner").get(gate, {"target": "testing"}).json()
+        return {c["name"]: (c["actual"], c["passed"]) for c in body["checks"]}
+
+    assert checks() == {"min_accuracy": ("no data", False)}
+    own = make_suite(
+        other, [("greets", [{"user": "hello", "expect": [{"type": "contains", "value": "Hello"}]}])]
+    )
+    run_operation_now(start_run(access=access, agent=fresh(other), suite=own))
+    assert checks() == {"min_accuracy": (1.0, True)}
+    # The lineage the suite belongs to is still asked for it.
+    first_checks = (
+        world.client("owner")
+        .get(f"/api/v1/orgs/acme/agents/{first.pk}/gate/", {"target": "testing"})
+        .json()["checks"]
+    )
+    assert {c["name"]: c["actual"] for c in first_checks} == {
+        "required_suites": "no data",
+        "min_accuracy": "no data",
+    }
