@@ -457,7 +457,7 @@ def test_start_a_canary_from_the_releases_tab_watch_it_and_roll_it_back(world):
     tick(release)
     page = owner.get(made["Location"]).content.decode()
     assert 'data-release-weight="5"' in page and 'data-verdict="pass"' in page and "hold 1h" in page
-    assert 'hx-confirm="Roll back now?' in page and "Mann-Whitney" in page
+    assert 'release-rollback" hx-confirm="Roll back now?' in page and "Mann-Whitney" in page
     viewer_page = signed_in(world.users["viewer"]).get(made["Location"]).content.decode()
     assert "Roll back" not in viewer_page
     rolled = owner.post(made["Location"], {"action": "rollback", "reason": "Not today"})
