@@ -55,6 +55,11 @@ def _finite(value: float) -> float:
     return float(value)
 
 
+def _p(value: float) -> float:
+    """A p-value kept to three significant digits (a tiny one stays readable, not 0.0)."""
+    return float(f"{value:.3g}")
+
+
 def _decide(p_worse: float, p_better: float) -> str:
     if p_worse < ALPHA:
         return "fail"
@@ -81,9 +86,9 @@ def error_rate(stable: Arm, candidate: Arm, max_increase: float) -> dict:
         "candidate": round(candidate.errors / nc, 4) if nc else None,
         "threshold": max_increase,
         "test": "two-proportion z-test (Agresti-Caffo), null shifted by the threshold",
-        "p_value": round(p_worse, 6),
-        "p_value_within": round(p_better, 6),
-        "fisher_p_value": round(_finite(fisher), 6),
+        "p_value": _p(p_worse),
+        "p_value_within": _p(p_better),
+        "fisher_p_value": _p(_finite(fisher)),
     }
 
 
@@ -107,7 +112,7 @@ def latency(stable: Arm, candidate: Arm, max_increase: float) -> dict:
     worse = stats.mannwhitneyu(candidate.latencies, bound, alternative="greater").pvalue
     better = stats.mannwhitneyu(candidate.latencies, bound, alternative="less").pvalue
     p_worse, p_better = _finite(worse), _finite(better)
-    return {**base, "result": _decide(p_worse, p_better), "p_value": round(p_worse, 6)}
+    return {**base, "result": _decide(p_worse, p_better), "p_value": _p(p_worse)}
 
 
 def rating(stable: Arm, candidate: Arm, max_drop: float, min_ratings: int) -> dict:
@@ -129,7 +134,7 @@ def rating(stable: Arm, candidate: Arm, max_drop: float, min_ratings: int) -> di
     worse = stats.ttest_ind(candidate.ratings, bound, equal_var=False, alternative="less").pvalue
     better = stats.ttest_ind(candidate.ratings, bound, equal_var=False, alternative="greater").pvalue
     p_worse, p_better = _finite(worse), _finite(better)
-    return {**base, "result": _decide(p_worse, p_better), "p_value": round(p_worse, 6)}
+    return {**base, "result": _decide(p_worse, p_better), "p_value": _p(p_worse)}
 
 
 def safety(violations: int, scanned: int, maximum: int, examples: list[str]) -> dict:

@@ -46,9 +46,13 @@ class ReleaseSerializer(serializers.Serializer):
     analysis = VerdictSerializer(
         source="verdict_list", many=True, read_only=True, help_text="Every analysis verdict, oldest first."
     )
-    thresholds = serializers.JSONField(source="config.analysis", read_only=True, default=None)
-    keep_warm = serializers.CharField(source="config.keep_warm", read_only=True, default=None)
-    smoke = serializers.JSONField(source="config.smoke", read_only=True, default=None)
+    thresholds = serializers.JSONField(
+        source="config.analysis", read_only=True, default=None, allow_null=True
+    )
+    keep_warm = serializers.CharField(
+        source="config.keep_warm", read_only=True, default=None, allow_null=True
+    )
+    smoke = serializers.JSONField(source="config.smoke", read_only=True, default=None, allow_null=True)
     step_started_at = serializers.DateTimeField(read_only=True, allow_null=True)
     next_analysis_at = serializers.DateTimeField(read_only=True, allow_null=True)
     warm_until = serializers.DateTimeField(read_only=True, allow_null=True)
