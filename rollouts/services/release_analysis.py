@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from decimal import Decimal
 
 from django.db import transaction
 from django.db.models import Count, Q
@@ -185,6 +186,7 @@ def _act(release: Release, measured: dict, now) -> ReleaseVerdict:
         safety = measured["metrics"].get("safety", {}).get("result") == "fail"
         action = "rolled_back"
         release_undo(release, actor=None, reason=f"Analysis failed: {reason}", safety=safety)
+        _alert(release, reason, safety)
     elif verdict == Verdict.PASS and now >= release.step_started_at + timedelta(
         seconds=hold_seconds(release)
     ):
@@ -200,6 +202,26 @@ def _act(release: Release, measured: dict, now) -> ReleaseVerdict:
     row.action = action
     row.save()
     return row
+
+
+ALERT_METRIC = "release_rollback"
+
+
+def _alert(release: Release, reason: str, safety: bool) -> None:
+    """An automatic rollback is an alert on the agent (resolved by its next successful release)."""
+    from monitoring.services import alert_open_or_update
+
+    alert_open_or_update(
+        org=release.org,
+        stage=release.agent.stage,
+        metric=ALERT_METRIC,
+        level="critical",
+        value=Decimal(1),
+        threshold=Decimal(0),
+        agent=release.agent,
+        version=release.candidate_version,
+        details={"release": str(release.pk), "reason": reason[:500], "safety": safety},
+    )
 
 
 def _limit(release: Release) -> int:

@@ -115,6 +115,16 @@ def _succeed(release: Release, actor, reason: str, now) -> None:
     )
     release.agent.live_version = release.candidate_version
     _audit(release, actor, "release.succeeded", reason, warm_until=release.warm_until.isoformat())
+    from monitoring.services import alert_resolve
+
+    # An earlier automatic rollback's alert ends once a release of the agent succeeds.
+    alert_resolve(
+        org=release.org,
+        stage=release.agent.stage,
+        metric="release_rollback",
+        agent=release.agent,
+        reason=f"Release of version {release.candidate_version} succeeded.",
+    )
     release_event(release, "release.succeeded", reason=reason, actor=_user(actor))
     routing_changed(release.agent_id)
 

@@ -372,6 +372,15 @@ def test_fail_rolls_back_automatically_and_tells_webhooks(world):
     assert (release.status, release.weight, release.safety_rollback) == ("rolled_back", 0, False)
     event = Event.objects.for_org(world.acme).filter(event="release.rolled_back").get()
     assert event.data["automatic"] is True and "error_rate" in event.data["reason"]
+    from monitoring.models import Alert
+
+    alert = Alert.objects.for_org(world.acme).get(metric="release_rollback", agent=agent)
+    assert alert.level == "critical" and alert.version == 2 and alert.is_open
+    assert Event.objects.for_org(world.acme).filter(event="alert.opened").exists()
+    # The next release that succeeds resolves it.
+    canary(world, fresh(agent), steps=[{"weight": 100}])
+    alert.refresh_from_db()
+    assert not alert.is_open
 
 
 def test_a_safety_violation_fails_at_once(world):
