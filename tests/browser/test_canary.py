@@ -3,12 +3,13 @@
 import time
 
 import httpx
+import pytest
 from playwright.sync_api import expect
 
 from tests.factories import skill
 
 from .conftest import DEMO_PASSWORD, sign_in
-from .test_releases import approve, in_production, shoot
+from .test_releases import approve, in_production, production_gate_set_aside, shoot  # noqa: F401 (a fixture)
 
 MANAGERS = ("production@acme.test", "owner@acme.test")
 
@@ -42,6 +43,7 @@ def approved(base: str, http: httpx.Client, response) -> None:
     )
 
 
+@pytest.mark.usefixtures("production_unfrozen", "production_gate_set_aside")
 def test_start_a_canary_watch_it_advance_and_roll_back(page, stack):
     base = stack["base"]
     agent = in_production(base)

@@ -9,11 +9,9 @@
   var defaults = JSON.parse(document.getElementById("release-default-steps").textContent);
   var edited = false;
   steps.addEventListener("input", function () { edited = true; });
-  var submit = document.getElementById("release-submit");
   function show() {
     fields.hidden = select.value === "direct";
     smoke.hidden = select.value !== "blue_green";
-    submit.textContent = select.value === "direct" ? "Make live" : "Start the release";
   }
   select.addEventListener("change", function () {
     show();
