@@ -45,3 +45,19 @@ def test_add_send_test_see_the_delivery_then_delete(page):
     page.get_by_role("button", name="Delete").click()
     expect(page.get_by_text("Deleted the webhook")).to_be_visible()
     expect(page.get_by_text("No webhooks yet.")).to_be_visible()
+
+
+def test_notifications_page_and_mark_all_read(page):
+    # What is listed depends on what other browser tests did to the shared demo stack
+    # (promotions, back-ports); the page, and reading it all, work either way.
+    sign_in(page, "owner@acme.test")
+    nav = page.get_by_role("navigation", name="Sections")
+    page.get_by_role("link", name="Notifications").click()
+    expect(page.get_by_role("heading", name="Notifications")).to_be_visible()
+    items = page.locator("ul.notifications li")
+    expect(items.first).to_be_visible()
+    page.screenshot(path=str(ARTIFACTS / "notifications.png"), full_page=True)
+    if page.get_by_role("button", name="Mark all as read").count():
+        page.get_by_role("button", name="Mark all as read").click()
+    expect(nav.locator(".nav-count[aria-label$='unread']")).to_have_count(0)
+    expect(page.locator("ul.notifications li.unread")).to_have_count(0)
