@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpcore
@@ -177,22 +178,26 @@ class _APinnedBackend(httpcore.AnyIOBackend):
         raise httpcore.ConnectError("Unix sockets are not reachable from here.")
 
 
+@lru_cache(maxsize=1)
+def _ssl_context():
+    # Loading the CA bundle costs tens of milliseconds: once per process, not per call.
+    # trust_env=False: SSL_CERT_FILE and friends are not consulted, like proxies below.
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class _PinnedTransport(httpx.HTTPTransport):
+    # HTTPTransport.__init__ is skipped on purpose: it would build a pool (and an SSL
+    # context) that is thrown away, and honour HTTP(S)_PROXY, which resolves the name itself.
     def __init__(self, host: str, addresses: tuple[str, ...]):
-        # trust_env=False: an HTTP(S)_PROXY from the environment would resolve the name itself.
-        super().__init__(trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_PinnedBackend(host, addresses),
+            ssl_context=_ssl_context(), network_backend=_PinnedBackend(host, addresses)
         )
 
 
 class _APinnedTransport(httpx.AsyncHTTPTransport):
     def __init__(self, host: str, addresses: tuple[str, ...]):
-        super().__init__(trust_env=False)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=False),
-            network_backend=_APinnedBackend(host, addresses),
+            ssl_context=_ssl_context(), network_backend=_APinnedBackend(host, addresses)
         )
 
 
