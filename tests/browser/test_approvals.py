@@ -82,6 +82,8 @@ def test_two_production_managers_approve_from_the_evidence_packet(
     expect(nav.locator(".nav-count")).to_be_visible()
     nav.click()
     page.wait_for_url("**/approvals/")
+    expect(page.get_by_role("link", name="Actions")).to_be_visible()  # the action approvals tab
+    shoot(page, "approvals-inbox")
     page.get_by_role("link", name=f"Promote {name}").click()
     page.wait_for_url("**/approvals/*/")
     for heading in (
