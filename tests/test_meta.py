@@ -177,6 +177,7 @@ RAW_SQL_MODULES = {
     "agents/sync.py": "the pull comparison's rows without per-object ORM cost",
     "agents/services/conversations.py": "the turn writer (COPY, one-statement gateway turns)",
     "lifecycle/prepared.py": "runs statements the ORM compiled from a scoped queryset",
+    "monitoring/rollup.py": "the rollup write-back (UPDATE … FROM VALUES; bulk_update is quadratic)",
 }
 RAW_CALLS = {"cursor", "raw", "execute", "executemany", "copy_expert"}
 

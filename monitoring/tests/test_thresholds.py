@@ -198,3 +198,19 @@ def test_alerts_reach_the_webhooks_outbox_once(world, tight):
     events = list(OutboxEvent.objects.for_org(world.acme).values_list("event", flat=True))
     assert sorted(e for e in events if e.startswith("alert.")) == ["alert.opened", "alert.resolved"]
     assert Webhook.objects.for_org(world.acme).count() == 1
+
+
+def test_the_beat_task_ticks_every_org(world, tight, settings):
+    from monitoring.tasks import monitoring_tick
+
+    settings.MONITORING_ROLLUP_SETTLE_SECONDS = 0
+    mine, theirs = live_agent(world.acme), live_agent(world.globex)
+    thresholds(world.acme, error_rate={"warning": 0.1})
+    thresholds(world.globex, error_rate={"warning": 0.1})
+    traffic(mine, 10, error=ERROR)
+    traffic(theirs, 10)
+    monitoring_tick()  # eager here: each org's task runs in turn
+    assert Alert.objects.for_org(world.acme).filter(agent=mine, resolved_at__isnull=True).count() == 1
+    assert Alert.objects.for_org(world.globex).count() == 0
+    monitoring_tick()
+    assert Alert.objects.for_org(world.acme).count() == 1

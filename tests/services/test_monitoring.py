@@ -86,3 +86,23 @@ def test_beat_and_a_worker_roll_up_and_open_an_alert(worker_factory, beat):
     time.sleep(4)
     assert Alert.objects.for_org(org).count() == before == 1
     assert [r["body"]["event"] for r in server.requests] == ["alert.opened"]
+
+
+def test_rollups_merge_into_their_minute_on_postgresql():
+    """The PostgreSQL write-back (UPDATE ... FROM VALUES) adds to existing minute rows."""
+    from monitoring import histogram
+    from monitoring.rollup import metrics_rollup
+
+    org = make_org()
+    agent = live_agent(org, "Merge")
+    at = timezone.now().replace(second=0, microsecond=0) - timedelta(minutes=3)
+    later = timezone.now() + timedelta(minutes=1)
+    converse(agent, at=at, replies=[(120, None)])
+    assert metrics_rollup(org_id=org.pk, now=later) == (3, False)
+    converse(agent, at=at + timedelta(seconds=30), replies=[(2600, ERROR), (40, None)])
+    assert metrics_rollup(org_id=org.pk, now=later) == (5, False)
+    row = MetricRollup.objects.for_org(org).get()
+    assert (row.conversations, row.turns, row.errors) == (2, 5, 1)
+    assert (row.latency_count, row.latency_sum, row.tokens) == (3, 120 + 2600 + 40, 3 * 30)
+    assert row.histogram[histogram.bucket_of(2600)] == 1 and sum(row.histogram) == 3
+    assert str(row.cost) == "0.003000"
