@@ -122,7 +122,7 @@ def plain_aggregate(agent, start, end) -> list:
 
 
 def main() -> None:
-    setup_django("lifecycle_bench_analysis")
+    setup_django(os.environ.get("BENCH_ANALYSIS_DB", "lifecycle_bench_analysis"))
     from django.db import connection
     from django.utils import timezone
 
