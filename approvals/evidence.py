@@ -105,7 +105,28 @@ def _release_diff(request: ApprovalRequest, lines: bool) -> dict:
     }
 
 
-DIFFS = {"promote": _promote_diff, "pull": _pull_diff, "release": _release_diff}
+def _backport_diff(request: ApprovalRequest, lines: bool) -> dict:
+    """The hotfixes against the first stage's agent as it is now, conflicts marked."""
+    from rollouts.models import Backport
+    from rollouts.services.backport import backport_preview
+
+    backport = Backport.objects.for_org(request.org_id).get(pk=request.operation.params["backport"])
+    items = backport_preview(backport, lines=lines)
+    overwrite = set(request.operation.params.get("overwrite") or [])
+    for item in items:  # what the apply will do with each conflict, as it was asked
+        if item["change"] == "conflict":
+            keep = item["uid"] not in overwrite
+            item["resolution"] = "keep" if keep else "overwrite"
+            item["applies"] = not keep
+            if keep:
+                item["note"] = "the first stage changed it since; its version is kept"
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["change"]] = counts.get(item["change"], 0) + 1
+    return {"counts": counts, "items": items[:MAX_ITEMS], "truncated": len(items) > MAX_ITEMS}
+
+
+DIFFS = {"promote": _promote_diff, "pull": _pull_diff, "release": _release_diff, "backport": _backport_diff}
 
 
 def _test_runs(agent: Agent) -> list[dict]:

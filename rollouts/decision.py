@@ -33,7 +33,7 @@ from .redteam.gate import attack_success_check
 from .soak_gate import soak_checks
 
 KINDS = ("promote", "pull", "backport", "restore", "release")
-APPROVAL_KINDS = ("promote", "pull", "release")
+APPROVAL_KINDS = ("promote", "pull", "backport", "release")
 NO_DATA = "no data"
 
 

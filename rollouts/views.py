@@ -232,6 +232,9 @@ class BackportsPage(OrgPage):
                     overwrite=request.POST.getlist("overwrite"),
                     override_freeze=ConfirmedActionMixin.confirmation(request)["override_freeze"],
                 )
+                if isinstance(applied, Operation):
+                    messages.success(request, "The back-port waits for the approvals its stage requires.")
+                    return redirect("operation", org=self.org.slug, operation_id=applied.pk)
                 messages.success(
                     request,
                     f"Back-port applied as version {applied.applied_version}.",

@@ -9,6 +9,7 @@ from agents.api.views import VIEW, AgentChildMixin
 from lifecycle.api import Member, OrgAdmin, OrgScopedAPIView, OrgScopedViewSet
 from lifecycle.endpoints import OperationAcceptedSerializer, operation_accepted
 from lifecycle.idempotency import carries_secret
+from lifecycle.operations import Operation
 
 from ..models import Backport, StageKey
 from ..selectors import backports_visible, lineage_drift
@@ -115,13 +116,18 @@ class BackportViewSet(OrgScopedViewSet):
         backport = self.get_object()
         return Response({**self.represent(backport), "preview": backport_preview(backport)})
 
-    @extend_schema(request=s.BackportApplySerializer, responses={200: s.BackportSerializer})
+    @extend_schema(
+        request=s.BackportApplySerializer,
+        responses={200: s.BackportSerializer, 202: OperationAcceptedSerializer},
+    )
     @action(detail=True, methods=["post"])
     def apply(self, request, org, pk):
         data = s.BackportApplySerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        backport = backport_apply(access=self.access, backport=self.get_object(), **data.validated_data)
-        return Response(self.represent(backport))
+        applied = backport_apply(access=self.access, backport=self.get_object(), **data.validated_data)
+        if isinstance(applied, Operation):  # the first stage asks for approvals first
+            return operation_accepted(applied)
+        return Response(self.represent(applied))
 
     @extend_schema(request=s.DeclineSerializer, responses={200: s.BackportSerializer})
     @action(detail=True, methods=["post"])

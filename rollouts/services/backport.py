@@ -16,11 +16,12 @@ from agents.readable import masked, side_by_side
 from agents.services.components import require_change
 from agents.services.versions import version_write
 from agents.sync import pullable_rows
-from lifecycle.access import Access
+from lifecycle.access import Access, access_for
 from lifecycle.audit import audit_record
 from lifecycle.errors import Conflict, Forbidden, Invalid
+from lifecycle.operations import Operation, OperationStatus, operation_handler, operation_start
 
-from ..decision import change_decide, decision_record
+from ..decision import approval_open, change_decide, change_recheck, decision_record
 from ..events import backport_event
 from ..models import Backport, BackportStatus
 from .promotion import require_confirmation
@@ -214,8 +215,12 @@ def _decide(access: Access, backport: Backport) -> Backport:
 
 def backport_apply(
     *, access: Access, backport: Backport, confirm, overwrite=(), override_freeze: dict | None = None
-) -> Backport:
-    """Apply the proposal; conflicts stay as the first stage has them unless named in `overwrite`."""
+) -> Backport | Operation:
+    """Apply the proposal; conflicts stay as the first stage has them unless named in `overwrite`.
+
+    When the first stage's policy requires approvals, nothing is applied yet: the apply
+    waits as an operation (`awaiting_approval`) with its approval request, which is returned.
+    """
     _decide(access, backport)
     require_confirmation(confirm)
     target = backport.target_agent
@@ -230,97 +235,182 @@ def backport_apply(
         override_freeze=override_freeze,
     )
     decision.raise_for_blockers()
+    if decision.approvals_required:
+        return _apply_requested(
+            access, backport, decision, overwrite=overwrite, override_freeze=override_freeze
+        )
     with transaction.atomic():
         decision_record(access=access, decision=decision, target=target)
-        locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
-        if locked.status != BackportStatus.OPEN:
-            raise Conflict(f"This back-port is already {locked.status}.")
-        # Lock the first stage's agent: an edit landing between the check and the write
-        # would otherwise be replaced unseen.
-        Agent.objects.for_org(access.org).select_for_update().get(pk=target.pk)
-        existing = _targets(locked)
-        states = {item["uid"]: _state(item, existing.get(item["uid"])) for item in locked.items}
-        overwrite = {str(uid) for uid in overwrite}
-        bad = sorted(overwrite - {uid for uid, state in states.items() if state == "conflict"})
-        if bad:
-            raise Invalid(fields={"overwrite": [f"Not a conflict in this back-port: {', '.join(bad)}."]})
-        updates, creates, kept = [], [], []
-        for item in locked.items:
-            state, component = states[item["uid"]], existing.get(item["uid"])
-            if state == "unchanged":
-                continue
-            if state == "conflict" and item["uid"] not in overwrite:
-                kept.append(item["uid"])  # the first stage's newer change stays
-                continue
-            if component is None:
-                creates.append(
-                    Component(
-                        org=access.org,
-                        agent=target,
-                        uid=item["uid"],
-                        kind=item["kind"],
-                        name=item["name"],
-                        spec=item["spec"],
-                        content_hash=item["content_hash"],
-                    )
-                )
-            else:
-                component.name, component.spec, component.content_hash = (
-                    item["name"],
-                    item["spec"],
-                    item["content_hash"],
-                )
-                updates.append(component)
-        # A name is unique per kind in an agent: another component of the first stage may
-        # have taken the hotfix's name meanwhile. Say which, rather than fail on the index.
-        writing = creates + updates
-        clashes = sorted(
-            f"{kind} '{name}'"
-            for kind, name in Component.objects.for_org(access.org)
-            .filter(agent=target, kind__in={c.kind for c in writing}, name__in={c.name for c in writing})
-            .exclude(uid__in=[c.uid for c in writing])
-            .values_list("kind", "name")
-            if (kind, name) in {(c.kind, c.name) for c in writing}
-        )
-        if clashes:
-            raise Conflict(
-                f"{target.stage.name} already has another {', '.join(clashes)}; rename one of them first."
-            )
-        try:
-            Component.objects.bulk_create(creates)
-            Component.objects.for_org(access.org).bulk_update(updates, ["name", "spec", "content_hash"])
-        except IntegrityError as exc:  # a race with an edit made after the check above
-            raise Conflict("The first stage's agent changed meanwhile; review the back-port again.") from exc
-        version = version_write(
+        return _apply(access, backport, overwrite, decision)
+
+
+APPLY_KIND = "agent.backport"
+
+
+def _apply_requested(
+    access: Access, backport: Backport, decision, *, overwrite, override_freeze
+) -> Operation:
+    """The first stage's policy asks for approvals: the apply waits as an operation, with
+    its request; the last approval queues it, and it checks the freeze and gate again."""
+    target = backport.target_agent
+    states = {item["uid"]: _state(item, _targets(backport).get(item["uid"])) for item in backport.items}
+    bad = sorted(
+        {str(uid) for uid in overwrite} - {uid for uid, state in states.items() if state == "conflict"}
+    )
+    if bad:  # said now, not after the approvals
+        raise Invalid(fields={"overwrite": [f"Not a conflict in this back-port: {', '.join(bad)}."]})
+    with transaction.atomic():
+        operation = operation_start(
+            org=access.org,
             actor=access.user,
+            kind=APPLY_KIND,
+            params={
+                "backport": str(backport.pk),
+                "overwrite": sorted(str(uid) for uid in overwrite),
+                "override_freeze": override_freeze,
+                "decision": decision.to_json(),
+            },
+            stage=target.stage,
+            target=target,
+            exclusive_key=f"backport:{backport.pk}",
+            status=OperationStatus.AWAITING_APPROVAL,
+            conflict_message="This back-port already waits to be applied.",
+        )
+        decision_record(access=access, decision=decision, target=target)
+        note = f": {backport.note}" if backport.note else "."
+        approval_open(
+            access=access,
+            operation=operation,
+            kind="backport",
             agent=target,
-            changelog=f"Back-port from {backport.source_agent.stage.name}"
-            + (f": {backport.note}" if backport.note else "."),
-            reason=VersionReason.BACKPORT,
+            source_agent=None,  # the hotfix is stored in the proposal; the gate asks the first stage's agent
+            target_stage=target.stage,
+            decision=decision,
+            reason=f"Back-port from {backport.source_agent.stage.name}{note}",
         )
-        locked.status, locked.decided_by, locked.decided_at = (
-            BackportStatus.APPLIED,
-            access.user,
-            timezone.now(),
-        )
-        locked.applied_version = version.number
-        locked.save(update_fields=["status", "decided_by", "decided_at", "applied_version"])
         audit_record(
             org=access.org,
             actor=access.user,
-            action="backport.apply",
-            target=locked,
+            action="backport.apply_requested",
+            target=backport,
             target_repr=target.name,
-            changes={
-                "created": len(creates),
-                "updated": len(updates),
-                "conflicts_kept": len(kept),
-                "conflicts_overwritten": len(overwrite),
-                "version": version.number,
-                "decision": decision.to_json(),
-            },
+            changes={"operation": str(operation.pk), "decision": decision.to_json()},
         )
-        backport_event("backport.applied", locked, actor=access.user, version=version.number)
+    return operation
+
+
+@operation_handler(APPLY_KIND)
+def backport_apply_run(operation: Operation) -> dict:
+    """An approved back-port: applied as its requester, after the freeze and gate are asked again."""
+    org_id, params = operation.org_id, operation.params
+    backport = (
+        Backport.objects.for_org(org_id)
+        .select_related("target_agent__stage", "source_agent__stage")
+        .get(pk=params["backport"])
+    )
+    target = backport.target_agent
+    decision = change_recheck(
+        operation=operation, kind="backport", agent=target, target_stage=target.stage, target=target
+    )
+    access = access_for(operation.requested_by, operation.org)
+    _decide(access, backport)
+    with transaction.atomic():
+        applied = _apply(access, backport, params.get("overwrite") or (), decision)
+    return {"backport": str(applied.pk), "version": applied.applied_version}
+
+
+def _apply(access: Access, backport: Backport, overwrite, decision) -> Backport:
+    """The three-way apply, inside the caller's transaction."""
+    target = backport.target_agent
+    locked = Backport.objects.for_org(access.org).select_for_update().get(pk=backport.pk)
+    if locked.status != BackportStatus.OPEN:
+        raise Conflict(f"This back-port is already {locked.status}.")
+    # Lock the first stage's agent: an edit landing between the check and the write
+    # would otherwise be replaced unseen.
+    Agent.objects.for_org(access.org).select_for_update().get(pk=target.pk)
+    existing = _targets(locked)
+    states = {item["uid"]: _state(item, existing.get(item["uid"])) for item in locked.items}
+    overwrite = {str(uid) for uid in overwrite}
+    bad = sorted(overwrite - {uid for uid, state in states.items() if state == "conflict"})
+    if bad:
+        raise Invalid(fields={"overwrite": [f"Not a conflict in this back-port: {', '.join(bad)}."]})
+    updates, creates, kept = [], [], []
+    for item in locked.items:
+        state, component = states[item["uid"]], existing.get(item["uid"])
+        if state == "unchanged":
+            continue
+        if state == "conflict" and item["uid"] not in overwrite:
+            kept.append(item["uid"])  # the first stage's newer change stays
+            continue
+        if component is None:
+            creates.append(
+                Component(
+                    org=access.org,
+                    agent=target,
+                    uid=item["uid"],
+                    kind=item["kind"],
+                    name=item["name"],
+                    spec=item["spec"],
+                    content_hash=item["content_hash"],
+                )
+            )
+        else:
+            component.name, component.spec, component.content_hash = (
+                item["name"],
+                item["spec"],
+                item["content_hash"],
+            )
+            updates.append(component)
+    # A name is unique per kind in an agent: another component of the first stage may
+    # have taken the hotfix's name meanwhile. Say which, rather than fail on the index.
+    writing = creates + updates
+    clashes = sorted(
+        f"{kind} '{name}'"
+        for kind, name in Component.objects.for_org(access.org)
+        .filter(agent=target, kind__in={c.kind for c in writing}, name__in={c.name for c in writing})
+        .exclude(uid__in=[c.uid for c in writing])
+        .values_list("kind", "name")
+        if (kind, name) in {(c.kind, c.name) for c in writing}
+    )
+    if clashes:
+        raise Conflict(
+            f"{target.stage.name} already has another {', '.join(clashes)}; rename one of them first."
+        )
+    try:
+        Component.objects.bulk_create(creates)
+        Component.objects.for_org(access.org).bulk_update(updates, ["name", "spec", "content_hash"])
+    except IntegrityError as exc:  # a race with an edit made after the check above
+        raise Conflict("The first stage's agent changed meanwhile; review the back-port again.") from exc
+    version = version_write(
+        actor=access.user,
+        agent=target,
+        changelog=f"Back-port from {backport.source_agent.stage.name}"
+        + (f": {backport.note}" if backport.note else "."),
+        reason=VersionReason.BACKPORT,
+    )
+    locked.status, locked.decided_by, locked.decided_at = (
+        BackportStatus.APPLIED,
+        access.user,
+        timezone.now(),
+    )
+    locked.applied_version = version.number
+    locked.save(update_fields=["status", "decided_by", "decided_at", "applied_version"])
+    audit_record(
+        org=access.org,
+        actor=access.user,
+        action="backport.apply",
+        target=locked,
+        target_repr=target.name,
+        changes={
+            "created": len(creates),
+            "updated": len(updates),
+            "conflicts_kept": len(kept),
+            "conflicts_overwritten": len(overwrite),
+            "version": version.number,
+            "decision": decision.to_json(),
+        },
+    )
+    backport_event("backport.applied", locked, actor=access.user, version=version.number)
     return locked
 
 
