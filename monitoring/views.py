@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
-from functools import cached_property
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.http import Http404, HttpResponse
+from django.http import HttpResponse
 from django.utils import timezone
 
-from accounts.selectors import stages_of
+from accounts.pages import StagePage
 from agents.models import Agent
 from agents.views import AgentMixin
 from lifecycle.errors import Conflict
 from lifecycle.ui import OrgPage
 from rollouts.models import ACTIVE_RELEASE_STATUSES, Release
-from rollouts.selectors import releases_of
 
 from . import metrics
 from .report import release_report, release_report_csv
@@ -26,22 +23,13 @@ from .selectors import alerts_visible
 DASHBOARD_HOURS = 24
 
 
-class StageDashboardPage(OrgPage):
+class StageDashboardPage(StagePage):
     """One stage at a glance: its agents' live versions and last 24 h, releases in
     progress, open alerts and the month's spend."""
 
     template_name = "monitoring/stage_dashboard.html"
     nav = "stages"
     title = "Stage dashboard"
-
-    @cached_property
-    def stage(self):
-        stage = stages_of(self.org).filter(slug=self.kwargs["slug"]).first()
-        if stage is None:
-            raise Http404
-        if not self.access.has_stage_role(stage, "viewer"):
-            self.deny("no role in stage")
-        return stage
 
     def get_context_data(self, **kwargs):
         from rollouts.spending import stage_spend
@@ -93,14 +81,9 @@ class ReleaseReportPage(AgentMixin, OrgPage):
     title = "Post-deployment report"
 
     def release(self) -> Release:
-        try:
-            pk = uuid.UUID(str(self.kwargs["release_id"]))
-        except ValueError as exc:
-            raise Http404 from exc
-        release = releases_of(self.agent).filter(pk=pk).first()
-        if release is None:
-            raise Http404
-        return release
+        from rollouts.release_views import release_of_page
+
+        return release_of_page(self.agent, self.kwargs["release_id"])
 
     def get(self, request, *args, **kwargs):
         release = self.release()

@@ -9,17 +9,14 @@ the API and are shown next to the field they name; what was typed is always put 
 from __future__ import annotations
 
 import json
-from functools import cached_property
 
 from django.contrib import messages
-from django.http import Http404
 from django.shortcuts import redirect
 
-from accounts.selectors import stages_of
+from accounts.pages import StagePage
 from lifecycle.api import OrgAdmin
 from lifecycle.errors import DomainError, PreconditionFailed
 from lifecycle.etags import check_if_match, etag_of
-from lifecycle.ui import OrgPage
 
 from .policy import SOURCES, STRATEGIES, WEEKDAYS, effective_document, stage_policy_update, stored_document
 from .spending import stage_spend
@@ -44,20 +41,11 @@ def _number(value: str):
     return value
 
 
-class StagePolicyPage(OrgPage):
+class StagePolicyPage(StagePage):
     template_name = "rollouts/stage_policy.html"
     nav = "stages"
     title = "Stage policy"
     post_rule = OrgAdmin()
-
-    @cached_property
-    def stage(self):
-        stage = stages_of(self.org).filter(slug=self.kwargs["slug"]).first()
-        if stage is None:
-            raise Http404
-        if not self.access.has_stage_role(stage, "viewer"):
-            self.deny("no role in stage")
-        return stage
 
     # --- document ⇄ form ------------------------------------------------------------
     def form_from(self, document: dict) -> dict:

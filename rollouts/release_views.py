@@ -107,6 +107,18 @@ def progressive_arguments(post, strategy: str) -> dict:
     return arguments
 
 
+def release_of_page(agent, release_id):
+    """The agent's release a page's URL names, or 404 (another agent's too)."""
+    try:
+        pk = uuid.UUID(str(release_id))
+    except ValueError as exc:
+        raise Http404 from exc
+    release = releases_of(agent).filter(pk=pk).first()
+    if release is None:
+        raise Http404
+    return release
+
+
 class ReleasePage(AgentMixin, OrgPage):
     """One release: its steps as a progress line, the live weight, every verdict, actions."""
 
@@ -116,14 +128,7 @@ class ReleasePage(AgentMixin, OrgPage):
     post_rule = ObjectAction("manage")
 
     def release(self):
-        try:
-            pk = uuid.UUID(str(self.kwargs["release_id"]))
-        except ValueError as exc:
-            raise Http404 from exc
-        release = releases_of(self.agent).filter(pk=pk).first()
-        if release is None:
-            raise Http404
-        return release
+        return release_of_page(self.agent, self.kwargs["release_id"])
 
     def get_context_data(self, error=None, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from functools import cached_property
 
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 
-from accounts.selectors import stages_of
+from accounts.pages import StagePage
 from agents.components import POLICY
 from agents.hooks import AgentAction, AgentTab
 from agents.selectors import components_of, versions_of
@@ -244,7 +243,7 @@ class BackportsPage(OrgPage):
         return redirect("backports", org=self.org.slug)
 
 
-class StageKeysPage(OrgPage):
+class StageKeysPage(StagePage):
     """A stage's API keys for live traffic (owners and admins)."""
 
     template_name = "rollouts/stage_keys.html"
@@ -252,12 +251,7 @@ class StageKeysPage(OrgPage):
     title = "API keys"
     rule = OrgAdmin()
 
-    @cached_property
-    def stage(self):
-        stage = stages_of(self.org).filter(slug=self.kwargs["slug"]).first()
-        if stage is None:
-            raise Http404
-        return stage
+    stage_role = None  # owners and admins: the rule above
 
     def get_context_data(self, new_key=None, new=None, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -18,10 +18,9 @@ from agents.services.conversations import conversation_record, conversation_star
 from lifecycle.operations import Operation, operation_finish, operation_handler
 
 from ..expectations import failures
-from ..gateway import run_here
 from ..models import Release, ReleaseStatus, TestCase
 from .release_progress import release_step_forward, release_undo
-from .test_runs import _turn_result
+from .test_runs import turn_play
 
 KIND = "agent.release_smoke"
 MAX_CASES = 50
@@ -53,14 +52,7 @@ def _play(
     session.first_message()
     reasons = []
     for number, turn in enumerate(turns):
-
-        async def answer(text=turn["user"]):
-            return [frame async for frame in session.respond(text)]
-
-        frames = run_here(answer())
-        pending = session.take_pending()
-        agent_turn = next((t for t in reversed(pending) if t.get("role") == "agent"), {})
-        result = _turn_result(agent_turn, frames)
+        result, agent_turn, pending = turn_play(session, turn["user"])
         if result["error"] or agent_turn.get("error"):
             reasons.append({"case": name, "turn": number, "type": "error", "got": agent_turn.get("error")})
         elif not result["text"].strip():

@@ -92,6 +92,19 @@ def _turn_result(turn: dict, frames: list[dict]) -> dict:
     }
 
 
+def turn_play(session, text: str) -> tuple[dict, dict, list[dict]]:
+    """Answer one user turn through the runtime: (what expectations read, the stored agent
+    turn, the turn's pending rows). Test runs and the blue-green smoke test both play this way."""
+
+    async def answer():
+        return [frame async for frame in session.respond(text)]
+
+    frames = run_here(answer())
+    pending = session.take_pending()
+    agent_turn = next((t for t in reversed(pending) if t.get("role") == "agent"), {})
+    return _turn_result(agent_turn, frames), agent_turn, pending
+
+
 def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict, judge=None) -> dict:
     """One case as one stored conversation: every user turn answered and judged."""
     conversation = conversation_start(
@@ -106,14 +119,7 @@ def _play(run: TestRun, agent: Agent, case: TestCase, compiled, knowledge: dict,
     session.first_message()
     reasons, latency, played = [], 0, []
     for number, turn in enumerate(case.turns):
-
-        async def answer(text=turn["user"]):
-            return [frame async for frame in session.respond(text)]
-
-        frames = run_here(answer())
-        pending = session.take_pending()
-        agent_turn = next((t for t in reversed(pending) if t.get("role") == "agent"), {})
-        result = _turn_result(agent_turn, frames)
+        result, agent_turn, pending = turn_play(session, turn["user"])
         latency += result["latency_ms"] or 0
         reasons += failures(number, turn.get("expect", []), result)
         details = agent_turn.get("details") or {}
