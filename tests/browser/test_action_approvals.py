@@ -35,6 +35,7 @@ def lookup_order_waits(base):
 def open_console(page, email):
     sign_in(page, email)
     page.get_by_role("link", name="Agents").click()
+    page.wait_for_url("**/agents/")  # the Overview's board names agents too
     page.get_by_role("link", name="Acme Support").click()
     open_tab(page, "Test console", "**/console/")
     page.get_by_role("button", name="Start").click()

@@ -16,6 +16,7 @@ def test_talk_to_the_demo_agent_and_save_a_result(page):
     )
     sign_in(page, "tester@acme.test")
     page.get_by_role("link", name="Agents").click()
+    page.wait_for_url("**/agents/")  # the Overview's board names agents too
     page.get_by_role("link", name="Acme Support").click()
     open_tab(page, "Test console", "**/console/")
     page.get_by_label("Dynamic variables").fill("name=Ada")

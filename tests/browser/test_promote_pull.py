@@ -49,6 +49,7 @@ def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
     tester = browser.new_context(base_url=stack["base"]).new_page()
     sign_in(tester, "tester@acme.test")
     tester.get_by_role("link", name="Agents").click()
+    tester.wait_for_url("**/agents/")  # the Overview's board names agents too
     tester.get_by_role("link", name=name).click()
     tester.get_by_role("link", name="Promote to Testing").click()
     expect(tester.get_by_role("heading", name=f"Promote {name} to Testing")).to_be_visible()
@@ -71,6 +72,7 @@ def test_promote_then_pull_with_one_knowledge_item_deselected(browser, stack):
     developer = browser.new_context(base_url=stack["base"]).new_page()
     sign_in(developer, "developer@acme.test")
     developer.get_by_role("link", name="Agents").click()
+    developer.wait_for_url("**/agents/")
     developer.get_by_role("link", name=name).click()
     open_tab(developer, "Knowledge", "**/m/knowledge/")
     for name, title in (("gift-cards", "Gift cards"), ("loyalty", "Loyalty points")):
