@@ -56,7 +56,7 @@ check-deploy: install
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 ## make bench: the benchmarks; each prints its ratio against a baseline measured in the same run
-BENCHMARKS := bench/promote.py bench/ws.py bench/gateway.py bench/analysis.py
+BENCHMARKS := bench/promote.py bench/ws.py bench/gateway.py bench/analysis.py bench/routing.py
 bench: install
 	@for script in $(BENCHMARKS); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
